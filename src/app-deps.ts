@@ -1,0 +1,26 @@
+import type pg from 'pg';
+import type { Config } from './config.ts';
+import type { Database } from './db/database.ts';
+import type { DatabaseInfo } from './db/mode.ts';
+import type { Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
+import type { StatusRegistry } from './status.ts';
+
+/** Everything a request handler may use. createApp never reads the environment: it gets this. */
+export interface AppDeps {
+  config: Config;
+  db: Database;
+  dbInfo: DatabaseInfo;
+  log: Logger;
+  metrics: Metrics;
+  status: StatusRegistry;
+  version: string;
+  /** The clock. Tests and replay pass a fixed one. */
+  now: () => Date;
+  /** True when the collector started its own embedded PostgreSQL. */
+  embedded: boolean;
+  /** The pg pool behind `db`, when there is one (not with PGlite), for pool metrics. */
+  pool?: pg.Pool;
+}
+
+export type AppEnv = { Variables: { requestId: string } };

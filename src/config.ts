@@ -1,0 +1,83 @@
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const positiveInt = z.coerce.number().int().positive();
+const days = z.coerce.number().positive();
+
+/** A croner pattern; checked for shape here, for meaning when the job is scheduled. */
+const cronPattern = z.string().trim().regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron pattern with 5 or 6 fields');
+
+const Env = z.object({
+  DATABASE_URL: z
+    .string()
+    .trim()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
+  /** auto: use TimescaleDB when the server has it; off: plain tables even when it has. */
+  TIMESCALEDB: z.enum(['auto', 'off']).default('auto'),
+  DATABASE_POOL_SIZE: positiveInt.max(100).default(10),
+  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  DATA_DIR: z.string().trim().min(1).default('./data'),
+  EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
+
+  MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  MAX_BATCH_MESSAGES: positiveInt.default(5000),
+  /** Seconds a sent_at may lie in the future before the receive time is used instead. */
+  MAX_CLOCK_SKEW: z.coerce.number().nonnegative().default(300),
+
+  ENGINE_ENABLED: bool.default(true),
+  /** Seconds between Issue Engine ticks. */
+  ENGINE_INTERVAL: z.coerce.number().int().min(1).max(3600).default(10),
+  RULES_FILE: z.string().trim().min(1).optional(),
+
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean)),
+  API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  INGEST_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+
+  /** Seconds without a message after which /registry calls a node silent. */
+  REGISTRY_SILENT_AFTER: positiveInt.default(900),
+
+  RETENTION_RAW_DAYS: days.default(90),
+  RETENTION_ROLLUP_DAYS: days.default(365),
+  RETENTION_INCIDENT_DAYS: days.default(365),
+  COMPRESS_AFTER_DAYS: days.default(7),
+  MAINTENANCE_CRON: cronPattern.default('17 * * * *'),
+  ROLLUP_CRON: cronPattern.default('*/5 * * * *'),
+});
+
+export type Config = Readonly<z.infer<typeof Env>>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment once; every bad variable is named in the error. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const known = Object.fromEntries(
+    Object.keys(Env.shape).map((k) => [k, env[k] === '' && k !== 'DATABASE_URL' ? undefined : env[k]]),
+  );
+  const parsed = Env.safeParse(known);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`),
+    );
+  }
+  return Object.freeze(parsed.data);
+}
+
+/** Defaults for tests and tools that build a config in code. */
+export function configFrom(overrides: Partial<Record<keyof z.infer<typeof Env>, string>> = {}): Config {
+  return loadConfig({ ...overrides });
+}

@@ -1,0 +1,64 @@
+import { Kysely, PostgresDialect, type Transaction } from 'kysely';
+import pg from 'pg';
+import type { DB } from './schema.generated.ts';
+import type { Logger } from '../log.ts';
+
+export type Database = Kysely<DB>;
+/** A transaction or the database itself: repositories accept either as their first argument. */
+export type Executor = Kysely<DB> | Transaction<DB>;
+
+// Timestamps come back as Date; bigint counts (COUNT(*), sizes) as JS numbers —
+// no MeshMon count comes near 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
+
+export interface PoolOptions {
+  url: string;
+  max?: number;
+  log?: Logger;
+  applicationName?: string;
+}
+
+export function createPool({ url, max = 10, log, applicationName = 'meshmon' }: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    idleTimeoutMillis: 30_000,
+    // A dead server must fail requests quickly (503), not hang them.
+    connectionTimeoutMillis: 3_000,
+    application_name: applicationName,
+    // JIT costs more than it saves on the small, frequent queries here.
+    options: '-c jit=off',
+  });
+  // An idle client whose server went away emits 'error'; unhandled, it would
+  // kill the process. The pool drops the client and makes a new one later.
+  pool.on('error', (err) => log?.warn('database connection lost', { err: err.message }));
+  return pool;
+}
+
+export function createDatabase(pool: pg.Pool): Database {
+  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up / shutting down)
+  '08000', '08001', '08003', '08004', '08006', // connection exceptions
+  '53300', // too_many_connections
+]);
+
+/** True when an error means "the database is not there right now" (→ 503), not a bug. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+    const msg = (e as { message?: unknown }).message;
+    if (typeof msg === 'string' && /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection is closed|Cannot use a pool after calling end/i.test(msg)) {
+      return true;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}

@@ -1,0 +1,7 @@
+import { Hono } from 'hono';
+import type { AppDeps, AppEnv } from '../app-deps.ts';
+
+export function metricsRoutes(_deps: AppDeps) {
+  const app = new Hono<AppEnv>();
+  return app;
+}
