@@ -36,3 +36,4 @@ if (!command) {
 const mod = await command.load();
 const code = await mod.run(args);
 if (name !== 'serve') process.exit(code);
+export {};

@@ -25,7 +25,7 @@ export function withAbsoluteUrl(fetch: (req: Request) => Response | Promise<Resp
   return (req: Request) => {
     if (!/^https?:\/\//.test(req.url)) {
       const url = new URL(req.url.startsWith('/') ? req.url : `/${req.url}`, `http://${host}`);
-      req = new Request(url, req);
+      req = new Request(url.toString(), req);
     }
     return fetch(req);
   };

@@ -14,7 +14,7 @@ export function zodIssues(error: z.ZodError): FieldError[] {
 export function validate<T extends z.ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) {
   return zValidator(target, schema, (result) => {
     if (result.success) return;
-    const errors = zodIssues(result.error as z.ZodError);
+    const errors = zodIssues(result.error as unknown as z.ZodError);
     if (target === 'json') throw problems.unprocessable('the request body does not match the schema', errors);
     const where = target === 'param' ? 'path parameter' : target === 'query' ? 'query parameter' : target;
     throw problems.badRequest(

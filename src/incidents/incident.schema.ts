@@ -1,0 +1,72 @@
+import { z } from 'zod';
+
+// The incident as the API returns it and `meshmon replay` prints it. The
+// engine writes rows (incidents table); incident.mapper.ts turns rows into this.
+
+export const IncidentKind = z.enum(['rf_drop', 'jitter_burst', 'loss_spike', 'route_flap', 'bottleneck', 'node_overload', 'agent_silent']);
+export type IncidentKind = z.infer<typeof IncidentKind>;
+
+export const Severity = z.enum(['minor', 'major', 'critical']);
+export type Severity = z.infer<typeof Severity>;
+
+/** open → (clearing: condition clear, waiting out close_after) → closed */
+export const IncidentStatus = z.enum(['open', 'clearing', 'closed']);
+export type IncidentStatus = z.infer<typeof IncidentStatus>;
+
+export const RouteScope = z.object({ type: z.literal('route'), src: z.string(), dst: z.string() });
+/** An undirected link: a < b (sorted), so A→B and B→A are the same link. */
+export const LinkScope = z.object({ type: z.literal('link'), a: z.string(), b: z.string() });
+/** node "*" = every agent at once (the collector's own outage or uplink). */
+export const NodeScope = z.object({ type: z.literal('node'), node: z.string() });
+export const Scope = z.discriminatedUnion('type', [RouteScope, LinkScope, NodeScope]);
+export type RouteScope = z.infer<typeof RouteScope>;
+export type LinkScope = z.infer<typeof LinkScope>;
+export type NodeScope = z.infer<typeof NodeScope>;
+export type Scope = z.infer<typeof Scope>;
+
+export function linkScope(x: string, y: string): LinkScope {
+  return x < y ? { type: 'link', a: x, b: y } : { type: 'link', a: y, b: x };
+}
+
+/** Stable text key of a scope: "route:S>D", "link:A--B", "node:N" (stored as incidents.scope_key). */
+export function scopeKey(s: Scope): string {
+  switch (s.type) {
+    case 'route': return `route:${s.src}>${s.dst}`;
+    case 'link': return `link:${s.a}--${s.b}`;
+    case 'node': return `node:${s.node}`;
+  }
+}
+
+/** "S>D" — how routes are listed in impact, truth files and incidents.routes. */
+export const routeKey = (src: string, dst: string) => `${src}>${dst}`;
+/** "A--B", sorted — how links are listed in incidents.links and ?link=. */
+export const linkKey = (x: string, y: string) => (x < y ? `${x}--${y}` : `${y}--${x}`);
+
+export const Impact = z
+  .object({
+    routes_affected: z.number().int().nonnegative(),
+    /** affected routes as "SRC>DST", capped (see routes_truncated) */
+    routes: z.array(z.string()),
+    routes_truncated: z.boolean().optional(),
+    nodes: z.array(z.string()),
+  })
+  .catchall(z.unknown());
+export type Impact = z.infer<typeof Impact>;
+
+export const Incident = z.object({
+  id: z.string(),
+  kind: IncidentKind,
+  scope: Scope,
+  status: IncidentStatus,
+  severity: Severity,
+  impact: Impact,
+  cause: z.string(),
+  next_steps: z.array(z.string()),
+  evidence: z.record(z.string(), z.unknown()),
+  started_at: z.iso.datetime(),
+  ended_at: z.iso.datetime().nullable(),
+  detected_at: z.iso.datetime(),
+  updated_at: z.iso.datetime(),
+  parent_id: z.string().nullable(),
+});
+export type Incident = z.infer<typeof Incident>;
