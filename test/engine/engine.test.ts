@@ -1,0 +1,210 @@
+// The engine end to end on a real database, in every mode: hand-made agent
+// traffic ingested like POST /ingest, runTick stepped through fixed instants.
+import { beforeEach, expect, test } from 'bun:test';
+import { sql } from 'kysely';
+import { runTick } from '../../src/engine/engine.ts';
+import { DEFAULT_RULES } from '../../src/engine/rules.config.ts';
+import { scopeKey } from '../../src/incidents/incident.schema.ts';
+import { describeEachMode } from '../support/databases.ts';
+import { background, drive, events, every, health, incidents, ingest, min, overlay, probe, type Msg } from './support/mesh.ts';
+
+/** Minutes of simulated traffic per test; PGlite (timescale mode) is the slow one. */
+const SLOW = 180_000;
+
+const ROUTES = [
+  ['N1', 'N2', 'N3'],
+  ['N2', 'N1'],
+  ['N3', 'N2'],
+];
+
+describeEachMode('engine', (get) => {
+  beforeEach(async () => {
+    await get().truncate();
+  }, SLOW);
+
+  test('jitter burst: opened from its first bad window, closed after 15 min of clear data at its first clear window', async () => {
+    const { db } = get();
+    const bad = new Set([...every(10, 13)].map((t) => t.getTime()));
+    const msgs = background(ROUTES, 0, 40).filter((m) => !(m.src === 'N1' && bad.has(Date.parse(m.sent_at))));
+    for (const t of every(10, 13)) msgs.push(...probe('N1', 'N3', t, { route: ['N1', 'N2', 'N3'], jitter: 50 }));
+    await drive(db, msgs, { fromMin: 0, toMin: 40 });
+
+    const all = await incidents(db);
+    expect(all).toHaveLength(1);
+    const i = all[0]!;
+    expect(i).toMatchObject({
+      kind: 'jitter_burst', scope: { type: 'route', src: 'N1', dst: 'N3' }, status: 'closed', severity: 'major', parent_id: null,
+      started_at: min(10).toISOString(),
+      // the third bad window is at 10:00 + 2 × 40 s; the tick at that instant sees it
+      detected_at: min(10 + 80 / 60).toISOString(),
+      // windows every 40 s: the first one at or after 13:00 is 13:20
+      ended_at: min(13 + 20 / 60).toISOString(),
+    });
+    expect(i.impact).toMatchObject({ routes_affected: 1, routes: ['N1>N3'], nodes: ['N1', 'N2', 'N3'] });
+    expect(i.evidence).toMatchObject({
+      thresholds: { jitter_ms: 30, consecutive: 3 },
+      peaks: { jitter_ms: 50 },
+      hop_lists: [['N1', 'N2', 'N3']],
+      pattern: 'burst',
+      closed_by: 'clear',
+    });
+    expect((i.evidence.windows as unknown[]).length).toBe(5);
+    expect(i.cause.length).toBeGreaterThan(10);
+    expect(i.next_steps.length).toBeGreaterThanOrEqual(2);
+    const row = await db.selectFrom('incidents').select(['nodes', 'links', 'routes']).executeTakeFirstOrThrow();
+    expect(row).toEqual({ nodes: ['N1', 'N2', 'N3'], links: ['N1--N2', 'N2--N3'], routes: ['N1>N3'] });
+    expect((await events(db, i.id)).map((e) => e.event)).toEqual(['opened', 'clearing', 'closed']);
+  }, SLOW);
+
+  test('a tick is a function of the data and now: repeating it changes nothing', async () => {
+    const { db } = get();
+    const msgs = overlay(background(ROUTES, 0, 12), [...every(6, 12)].flatMap((t) => probe('N2', 'N1', t, { jitter: 80, loss: 25 })));
+    await drive(db, msgs, { fromMin: 0, toMin: 12 });
+    const before = await db.selectFrom('incidents').selectAll().orderBy('id').execute();
+    const eventsBefore = await db.selectFrom('incident_events').select(({ fn }) => fn.countAll().as('n')).executeTakeFirstOrThrow();
+    expect(before.map((r) => r.kind).sort()).toEqual(['jitter_burst', 'loss_spike']);
+    expect(before.every((r) => r.severity === 'critical')).toBe(true);
+
+    const again = await db.transaction().execute((trx) => runTick(trx, min(12), DEFAULT_RULES));
+    expect(again).toMatchObject({ opened: [], updated: [], closed: [] });
+    expect(again.rules.every((r) => r.health === 'ok')).toBe(true);
+    expect(await db.selectFrom('incidents').selectAll().orderBy('id').execute()).toEqual(before);
+    expect(await db.selectFrom('incident_events').select(({ fn }) => fn.countAll().as('n')).executeTakeFirstOrThrow()).toEqual(eventsBefore);
+  }, SLOW);
+
+  test('rows stamped after now (a fast agent clock within the skew limit) are not seen until now reaches them', async () => {
+    const { db } = get();
+    // the last two windows before 10:00 (every 40 s from 0:00) and one 100 s in the collector's future
+    const bad: Msg[] = [min(8 + 2 / 3), min(9 + 1 / 3), min(10 + 100 / 60)].flatMap((t) => probe('N3', 'N2', t, { jitter: 45 }));
+    await ingest(db, overlay(background(ROUTES, 0, 10), bad), min(10));
+    const at10 = await db.transaction().execute((trx) => runTick(trx, min(10), DEFAULT_RULES));
+    expect(at10.opened).toEqual([]);
+    const later = await db.transaction().execute((trx) => runTick(trx, min(12), DEFAULT_RULES));
+    expect(later.opened).toHaveLength(1);
+    expect((await incidents(db))[0]).toMatchObject({ kind: 'jitter_burst', started_at: min(8 + 2 / 3).toISOString(), detected_at: min(12).toISOString() });
+  }, SLOW);
+
+  test('a failing rule records its error and leaves the others running', async () => {
+    const { db } = get();
+    const msgs = overlay(background(ROUTES, 0, 8), [...every(4, 8)].flatMap((t) => probe('N2', 'N1', t, { jitter: 45 })));
+    await ingest(db, msgs, min(8));
+    await sql`ALTER TABLE crash_report RENAME TO crash_report_away`.execute(db);
+    try {
+      // agent_silent reads crash_report for a node quiet for 5 min
+      const r = await db.transaction().execute((trx) => runTick(trx, min(14), DEFAULT_RULES));
+      const silent = r.rules.find((x) => x.rule === 'agent_silent')!;
+      expect(silent.health).toBe('error');
+      expect(silent.error).toContain('crash_report');
+      expect(r.rules.filter((x) => x.rule !== 'agent_silent').every((x) => x.health === 'ok')).toBe(true);
+      expect(r.opened).toHaveLength(1);
+    } finally {
+      await sql`ALTER TABLE crash_report_away RENAME TO crash_report`.execute(db);
+    }
+    expect((await incidents(db)).map((i) => i.kind)).toEqual(['jitter_burst']);
+  }, SLOW);
+
+  test('bottleneck: one root for a congested link, the route incidents crossing it are its children', async () => {
+    const { db } = get();
+    // X--Y is the shared middle hop of two routes; a third route avoids it
+    const routes = [['A', 'X', 'Y', 'B'], ['C', 'X', 'Y', 'D'], ['E', 'X', 'F'], ['X', 'A'], ['Y', 'B']];
+    const fault = (m: Msg) => ['A', 'C'].includes(m.src as string) && Date.parse(m.sent_at) >= min(10).getTime() && Date.parse(m.sent_at) < min(20).getTime();
+    const msgs = background(routes, 0, 45).filter((m) => !fault(m));
+    for (const t of every(10, 20)) {
+      msgs.push(...probe('A', 'B', t, { route: ['A', 'X', 'Y', 'B'], jitter: 55, loss: 4, etx: [1.1, 1.9, 1.1], lq: [0.95, 0.75, 0.95] }));
+      msgs.push(...probe('C', 'D', t, { route: ['C', 'X', 'Y', 'D'], jitter: 45, loss: 3, etx: [1.2, 1.8, 1.1], lq: [0.95, 0.76, 0.95] }));
+    }
+    await drive(db, msgs, { fromMin: 0, toMin: 45 });
+
+    const all = await incidents(db);
+    const roots = all.filter((i) => !i.parent_id);
+    expect(roots).toHaveLength(1);
+    const root = roots[0]!;
+    expect(root).toMatchObject({ kind: 'bottleneck', scope: { type: 'link', a: 'X', b: 'Y' }, status: 'closed', started_at: min(10).toISOString() });
+    expect(root.impact).toMatchObject({ routes_affected: 2, routes: ['A>B', 'C>D'] });
+    const children = all.filter((i) => i.parent_id === root.id);
+    expect(children.map((c) => `${c.kind} ${c.scope.type === 'route' ? c.scope.src : ''}`).sort()).toEqual([
+      'jitter_burst A', 'jitter_burst C', 'loss_spike A', 'loss_spike C',
+    ]);
+    for (const c of children) expect(c.cause).toContain('X ↔ Y');
+    // the children opened first (3 and 2 windows); the bottleneck needed 5: re-parented
+    const reparented = await Promise.all(children.map(async (c) => (await events(db, c.id)).some((e) => e.event === 'reparented')));
+    expect(reparented.some(Boolean)).toBe(true);
+  }, SLOW);
+
+  test('node_overload: bad windows from a CPU-bound node are its children, and no bottleneck', async () => {
+    const { db } = get();
+    const routes = [['B', 'X', 'C'], ['B', 'D'], ['A', 'B', 'X', 'C'], ['X', 'C']];
+    const inFault = (t: number) => t >= min(10).getTime() && t < min(20).getTime();
+    const msgs = background(routes, 0, 40).filter((m) => !(inFault(Date.parse(m.sent_at)) && ['A', 'B'].includes(m.src as string) && m.type !== 'agent_health'));
+    for (const t of every(10, 20)) {
+      msgs.push(...probe('B', 'C', t, { route: ['B', 'X', 'C'], jitter: 45, etx: [1.3, 1.1] }));
+      msgs.push(...probe('B', 'D', t, { jitter: 40, etx: [1.3] }));
+      msgs.push(...probe('A', 'C', t, { route: ['A', 'B', 'X', 'C'], jitter: 38, etx: [1.1, 1.3, 1.1] }));
+    }
+    for (const t of every(10, 20, 60)) msgs.push(health('B', new Date(t.getTime() + 5000), 95));
+    await drive(db, msgs, { fromMin: 0, toMin: 40 });
+
+    const all = await incidents(db);
+    const roots = all.filter((i) => !i.parent_id);
+    expect(roots.map((r) => `${r.kind} ${scopeKey(r.scope)}`)).toEqual(['node_overload node:B']);
+    const root = roots[0]!;
+    expect(root.status).toBe('closed');
+    expect(Date.parse(root.started_at)).toBeLessThanOrEqual(min(10).getTime() + 5000);
+    expect(all.filter((i) => i.parent_id === root.id).map((c) => c.kind).sort()).toEqual(['jitter_burst', 'jitter_burst', 'jitter_burst']);
+  }, SLOW);
+
+  test('rf_drop: a link whose LQ falls under 0.70 with ETX rising over its hour baseline', async () => {
+    const { db } = get();
+    const routes = [['P', 'Q'], ['Q', 'P'], ['R', 'P', 'Q']];
+    const inFault = (t: number) => t >= min(70).getTime() && t < min(85).getTime();
+    const msgs = background(routes, 0, 110).filter((m) => !inFault(Date.parse(m.sent_at)) || m.type === 'agent_health');
+    for (const t of every(70, 85)) {
+      msgs.push(...probe('P', 'Q', t, { etx: [4.2], lq: [0.48] }));
+      msgs.push(...probe('Q', 'P', t, { etx: [4.0], lq: [0.5] }));
+      msgs.push(...probe('R', 'Q', t, { route: ['R', 'P', 'Q'], etx: [1.1, 4.1], lq: [0.95, 0.49] }));
+    }
+    await drive(db, msgs, { fromMin: 0, toMin: 110, tickS: 60 });
+    const all = await incidents(db);
+    expect(all).toHaveLength(1);
+    expect(all[0]).toMatchObject({ kind: 'rf_drop', scope: { type: 'link', a: 'P', b: 'Q' }, severity: 'critical', status: 'closed', started_at: min(70).toISOString() });
+    expect(all[0]!.impact.routes).toEqual(['P>Q', 'Q>P', 'R>Q']);
+    expect(Date.parse(all[0]!.ended_at!)).toBeGreaterThan(min(85).getTime());
+    expect(Date.parse(all[0]!.ended_at!)).toBeLessThan(min(95).getTime());
+  }, SLOW);
+
+  test('route_flap: three hop lists within 5 min', async () => {
+    const { db } = get();
+    const msgs = background([['S', 'M', 'T'], ['M', 'S']], 0, 35).filter((m) => !(m.src === 'S' && Date.parse(m.sent_at) >= min(8).getTime() && Date.parse(m.sent_at) < min(12).getTime()));
+    const paths = [['S', 'M', 'T'], ['S', 'U', 'T'], ['S', 'T']];
+    [...every(8, 12)].forEach((t, i) => msgs.push(...probe('S', 'T', t, { route: paths[i % 3] })));
+    await drive(db, msgs, { fromMin: 0, toMin: 35 });
+    const all = await incidents(db);
+    expect(all).toHaveLength(1);
+    // the first change of hop list (8:00 still had the usual path)
+    expect(all[0]).toMatchObject({ kind: 'route_flap', scope: { type: 'route', src: 'S', dst: 'T' }, severity: 'minor', started_at: min(8 + 2 / 3).toISOString() });
+    // 11:20 is the last odd path: the last 5 min hold two hop lists from 16:00, closed 15 min later
+    expect(all[0]).toMatchObject({ status: 'closed', ended_at: min(16).toISOString() });
+    expect(all[0]!.evidence.hop_lists).toHaveLength(3);
+  }, SLOW);
+
+  test('agent_silent: one node stops; then every node at once is one incident for "*"', async () => {
+    const { db } = get();
+    const routes = [['K1', 'K2'], ['K2', 'K3'], ['K3', 'K1']];
+    // K2 stops from minute 10 to 25; everyone stops from minute 50 to 70
+    const off = (src: string, t: Date) => (src === 'K2' && t >= min(10) && t < min(25)) || (t >= min(50) && t < min(70));
+    await drive(db, background(routes, 0, 95, off), { fromMin: 0, toMin: 95, tickS: 60 });
+    const all = await incidents(db);
+    expect(all.map((i) => `${i.kind} ${scopeKey(i.scope)} ${i.status}`)).toEqual(['agent_silent node:K2 closed', 'agent_silent node:* closed']);
+    const [k2, star] = all as [typeof all[0], typeof all[0]];
+    // silence is measured on arrivals: here a tick (received_at) every minute
+    expect(Date.parse(k2.started_at)).toBeGreaterThanOrEqual(min(10).getTime());
+    expect(Date.parse(k2.started_at)).toBeLessThanOrEqual(min(11).getTime());
+    // detected once silent for more than 5 min (its usual interval is 40 s)
+    expect(Date.parse(k2.detected_at) - Date.parse(k2.started_at)).toBeLessThanOrEqual(6 * 60_000);
+    // its first window after the silence is at 25:20, received at the 26:00 tick
+    expect(k2.ended_at).toBe(min(26).toISOString());
+    expect(Date.parse(star.started_at)).toBeGreaterThan(min(49).getTime());
+    expect(star.ended_at).toBe(min(70).toISOString());
+    expect(star.cause).toContain('collector');
+  }, SLOW);
+});
