@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { IngestBody, IngestResponse } from '../ingest/ingest.schema.ts';
+import type { ApiOperation } from './openapi.ts';
+
+// The routes other features serve, as /openapi.json describes them. /ingest
+// is described by the ingest feature's own schemas; /healthz and /metrics
+// build their bodies by hand, so their shape is written down here.
+
+const JobStatus = z
+  .object({
+    name: z.string(),
+    schedule: z.string().optional(),
+    next_run_at: z.iso.datetime().nullable(),
+    last_run_at: z.iso.datetime().nullable(),
+    last_success_at: z.iso.datetime().nullable(),
+    last_result: z.enum(['ok', 'error', 'skipped']).nullable(),
+    last_error: z.string().nullable(),
+    duration_ms: z.number().nullable(),
+    details: z.record(z.string(), z.unknown()).optional(),
+  })
+  .meta({ id: 'JobStatus' });
+
+export const HealthStatus = z
+  .looseObject({
+    status: z.enum(['ok', 'unavailable']),
+    version: z.string(),
+    database: z.looseObject({
+      up: z.boolean(),
+      mode: z.enum(['timescale', 'apache', 'none']),
+      version: z.string(),
+      timescaledb: z.string().nullable(),
+      embedded: z.boolean(),
+      size_bytes: z.number().nullable(),
+      error: z.string().optional(),
+    }),
+    engine: JobStatus.nullable(),
+    jobs: z.array(JobStatus),
+    rules: z.array(JobStatus),
+  })
+  .meta({ id: 'HealthStatus' });
+
+export const collectorOperations: ApiOperation[] = [
+  {
+    method: 'post',
+    path: '/ingest',
+    operationId: 'ingest',
+    summary: 'Store agent messages (meshmon.v1): one message or a batch, all-or-nothing',
+    description:
+      'The router agents’ contract. A retried message is stored once. Limits: MAX_BODY_BYTES and MAX_BATCH_MESSAGES (413). ' +
+      'With INGEST_TOKEN set, `Authorization: Bearer <token>` is required.',
+    tags: ['ingest'],
+    auth: 'ingest',
+    body: { schema: IngestBody, description: 'One message or an array of them' },
+    responses: [{ status: 200, description: 'Stored (the transaction committed)', schema: IngestResponse }],
+    problems: [400, 413, 415, 422],
+  },
+  {
+    method: 'get',
+    path: '/healthz',
+    operationId: 'healthz',
+    summary: 'Liveness and database state; never needs a token (container healthcheck)',
+    tags: ['ops'],
+    auth: 'none',
+    responses: [
+      { status: 200, description: 'Up: the database answered', schema: HealthStatus },
+      { status: 503, description: 'The database did not answer; same shape', schema: HealthStatus },
+    ],
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    operationId: 'metrics',
+    summary: 'Prometheus metrics (text exposition format)',
+    tags: ['ops'],
+    auth: 'read',
+    responses: [{ status: 200, description: 'Prometheus text format 0.0.4', contentType: 'text/plain', jsonSchema: { type: 'string' } }],
+  },
+];

@@ -1,0 +1,89 @@
+import { Hono } from 'hono';
+import type { AppDeps, AppEnv } from '../app-deps.ts';
+import { DEFAULT_RULES, rulesFromConfig, type RulesConfig } from '../engine/rules.config.ts';
+import { problems } from '../http/problem.ts';
+import { validate } from '../http/validation.ts';
+import type { ApiOperation } from './openapi.ts';
+import { NoQuery } from './query.ts';
+import { ByObjectList, ByObjectQuery, IssueDetail, IssueIdParam, IssueList, IssuesQuery } from './issues.schema.ts';
+import { issueDetail, issuesByObject, listIssues, type PatternThresholds } from './issues.service.ts';
+
+export function issuesRoutes(deps: AppDeps) {
+  const app = new Hono<AppEnv>();
+
+  // The rules file is the engine's; read once, on the first detail, and only for pattern thresholds.
+  let thresholds: PatternThresholds | null = null;
+  const patternThresholds = (): PatternThresholds => {
+    if (!thresholds) {
+      let rules: RulesConfig = DEFAULT_RULES;
+      try {
+        rules = rulesFromConfig(deps.config);
+      } catch (err) {
+        deps.log.warn('rules file unreadable; issue patterns use default thresholds', { err: (err as Error).message });
+      }
+      thresholds = { jitter_ms: rules.jitter_burst.jitter_ms, loss_pct: rules.loss_spike.loss_pct };
+    }
+    return thresholds;
+  };
+
+  app.get('/issues', validate('query', IssuesQuery), async (c) => {
+    const body: IssueList = await listIssues(deps.db, c.req.valid('query'));
+    return c.json(body);
+  });
+
+  // Before /issues/:id, which would otherwise take "by-object" for an id.
+  app.get('/issues/by-object', validate('query', ByObjectQuery), async (c) => {
+    const body: ByObjectList = await issuesByObject(deps.db, c.req.valid('query'));
+    return c.json(body);
+  });
+
+  app.get('/issues/:id', validate('param', IssueIdParam), validate('query', NoQuery), async (c) => {
+    const { id } = c.req.valid('param');
+    const body: IssueDetail | null = await issueDetail(deps.db, id, { now: deps.now(), thresholds: patternThresholds() });
+    if (!body) throw problems.notFound(`no incident with id ${JSON.stringify(id)}`);
+    return c.json(body);
+  });
+
+  return app;
+}
+
+export const issuesOperations: ApiOperation[] = [
+  {
+    method: 'get',
+    path: '/issues',
+    operationId: 'listIssues',
+    summary: 'List incidents (issue cards)',
+    description:
+      'Newest first by start time. By default the open root incidents, each with its number of children. ' +
+      'Page with `limit` and the `next` cursor: a page never shifts when new incidents arrive.',
+    tags: ['issues'],
+    auth: 'read',
+    query: IssuesQuery,
+    responses: [{ status: 200, description: 'A page of incidents', schema: IssueList }],
+    problems: [400],
+  },
+  {
+    method: 'get',
+    path: '/issues/by-object',
+    operationId: 'issuesByObject',
+    summary: 'Incidents touching one link, node or route',
+    description: 'Exactly one of `link`, `node`, `route`. Every status by default, children included, paged like /issues.',
+    tags: ['issues'],
+    auth: 'read',
+    query: ByObjectQuery,
+    responses: [{ status: 200, description: 'A page of incidents touching the object', schema: ByObjectList }],
+    problems: [400],
+  },
+  {
+    method: 'get',
+    path: '/issues/{id}',
+    operationId: 'getIssue',
+    summary: 'One incident with children, timeline, affected routes, pattern and playbook',
+    tags: ['issues'],
+    auth: 'read',
+    params: IssueIdParam,
+    query: NoQuery,
+    responses: [{ status: 200, description: 'The incident, for the details drawer', schema: IssueDetail }],
+    problems: [400, 404],
+  },
+];

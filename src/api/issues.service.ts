@@ -1,0 +1,204 @@
+import type { Executor } from '../db/database.ts';
+import { toIncident, type IncidentRow } from '../incidents/incident.mapper.ts';
+import type { Incident } from '../incidents/incident.schema.ts';
+import { encodeCursor } from './cursor.ts';
+import { findIncidentDetail, listIncidents, type IncidentFilter, type IncidentListRow } from './issues.repository.ts';
+import type {
+  AffectedRoute,
+  ByObjectList,
+  ByObjectQuery,
+  IssueDetail,
+  IssueList,
+  IssueListItem,
+  IssuesQuery,
+  Pattern,
+} from './issues.schema.ts';
+import { routeEvidence, type RouteRef } from './paths.repository.ts';
+
+/** Routes listed (with hop lists) in a detail; a bottleneck can touch many more. */
+export const DETAIL_ROUTES_LIMIT = 50;
+/** Children listed in a detail; children_count has the real number. */
+export const DETAIL_CHILDREN_LIMIT = 200;
+/**
+ * Measurements read for a detail: the incident, at most its last two hours —
+ * 180 windows a route at 40 s, plenty to tell a burst from a steady fault, and
+ * a bounded read for a bottleneck with dozens of routes (each route's windows
+ * sit on their own heap pages, interleaved with every other route's).
+ */
+export const ANALYSIS_SPAN_MS = 2 * 3600_000;
+
+export interface PatternThresholds {
+  jitter_ms: number;
+  loss_pct: number;
+}
+
+/** The engine may leave impact `{}` on a row it has not refreshed yet; the API shape always has the lists. */
+function withImpactLists(impact: unknown): Incident['impact'] {
+  const i = (impact ?? {}) as Partial<Incident['impact']>;
+  return { ...i, routes_affected: i.routes_affected ?? 0, routes: i.routes ?? [], nodes: i.nodes ?? [] };
+}
+
+function toListItem(row: IncidentListRow): IssueListItem {
+  return {
+    id: row.id,
+    kind: row.kind as IssueListItem['kind'],
+    scope: row.scope as IssueListItem['scope'],
+    status: row.status as IssueListItem['status'],
+    severity: row.severity as IssueListItem['severity'],
+    impact: withImpactLists(row.impact),
+    cause: row.cause,
+    next_steps: row.next_steps,
+    started_at: row.started_at,
+    ended_at: row.ended_at,
+    detected_at: row.detected_at,
+    updated_at: row.updated_at,
+    parent_id: row.parent_id,
+    children: row.children,
+  };
+}
+
+async function page(db: Executor, filter: IncidentFilter): Promise<IssueList> {
+  const rows = await listIncidents(db, { ...filter, limit: filter.limit + 1 });
+  const more = rows.length > filter.limit;
+  const items = more ? rows.slice(0, filter.limit) : rows;
+  const last = items.at(-1);
+  return {
+    items: items.map(toListItem),
+    next: more && last ? encodeCursor({ startedAt: last.cursor_ts, id: last.id }) : null,
+  };
+}
+
+export function listIssues(db: Executor, q: IssuesQuery): Promise<IssueList> {
+  return page(db, {
+    status: q.status,
+    since: q.since,
+    until: q.until,
+    kinds: q.kind,
+    severities: q.severity,
+    node: q.node,
+    rootsOnly: q.roots,
+    after: q.cursor,
+    limit: q.limit,
+  });
+}
+
+export async function issuesByObject(db: Executor, q: ByObjectQuery): Promise<ByObjectList> {
+  const object: ByObjectList['object'] = q.link
+    ? { type: 'link', key: q.link }
+    : q.route
+      ? { type: 'route', key: q.route }
+      : { type: 'node', key: q.node! };
+  const list = await page(db, {
+    status: q.status,
+    since: q.since,
+    until: q.until,
+    kinds: q.kind,
+    severities: q.severity,
+    link: q.link,
+    route: q.route,
+    node: q.node,
+    rootsOnly: q.roots,
+    after: q.cursor,
+    limit: q.limit,
+  });
+  return { ...list, object };
+}
+
+function parseRouteKey(key: string): RouteRef | null {
+  const i = key.indexOf('>');
+  return i > 0 && i < key.length - 1 ? { src: key.slice(0, i), dst: key.slice(i + 1) } : null;
+}
+
+/** The scope's own route first, then the routes the engine recorded, deduplicated. */
+function affectedRouteRefs(row: IncidentRow): { refs: RouteRef[]; total: number } {
+  const keys: string[] = [];
+  const scope = row.scope as Incident['scope'];
+  if (scope?.type === 'route') keys.push(`${scope.src}>${scope.dst}`);
+  keys.push(...(row.routes ?? []));
+  const impactRoutes = (row.impact as { routes?: unknown })?.routes;
+  if (Array.isArray(impactRoutes)) keys.push(...impactRoutes.filter((r): r is string => typeof r === 'string'));
+  const unique = [...new Set(keys)];
+  const refs = unique.map(parseRouteKey).filter((r): r is RouteRef => r !== null);
+  return { refs: refs.slice(0, DETAIL_ROUTES_LIMIT), total: refs.length };
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+/** The incident's own thresholds when the engine recorded them, else the configured rules'. */
+function thresholdsFor(evidence: Record<string, unknown>, dflt: PatternThresholds): PatternThresholds {
+  const t = (evidence.thresholds ?? {}) as Record<string, unknown>;
+  return { jitter_ms: num(t.jitter_ms) ?? dflt.jitter_ms, loss_pct: num(t.loss_pct) ?? dflt.loss_pct };
+}
+
+function engineVerdict(evidence: Record<string, unknown>): 'burst' | 'steady' | null {
+  const p = evidence.pattern;
+  const v = typeof p === 'string' ? p : (p as { type?: unknown } | null | undefined)?.type;
+  return v === 'burst' || v === 'steady' ? v : null;
+}
+
+export async function issueDetail(
+  db: Executor,
+  id: string,
+  opts: { now: Date; thresholds: PatternThresholds },
+): Promise<IssueDetail | null> {
+  const row = await findIncidentDetail(db, id, DETAIL_CHILDREN_LIMIT);
+  if (!row) return null;
+
+  const to = row.ended_at ? new Date(row.ended_at) : opts.now;
+  const started = new Date(row.started_at);
+  const from = new Date(Math.min(to.getTime(), Math.max(started.getTime(), to.getTime() - ANALYSIS_SPAN_MS)));
+  const { refs, total } = affectedRouteRefs(row);
+  const evidence = (row.evidence ?? {}) as Record<string, unknown>;
+  const thresholds = thresholdsFor(evidence, opts.thresholds);
+  // A route incident is judged on its own route; a link or node incident on every route it affected.
+  const scope = row.scope as Incident['scope'];
+  const judgeAll = scope?.type !== 'route';
+  const { hop_lists: lists, stats } = await routeEvidence(
+    db,
+    refs.map((r, i) => ({ ...r, judged: judgeAll || i === 0 })),
+    from,
+    to,
+    thresholds,
+  );
+
+  const routes: AffectedRoute[] = refs.map((r) => {
+    const mine = lists.filter((l) => l.src === r.src && l.dst === r.dst);
+    // ISO text of one format: the greatest string is the latest time.
+    const latest = mine.reduce<(typeof mine)[number] | null>((a, b) => (!a || b.last_seen > a.last_seen ? b : a), null);
+    return {
+      route: `${r.src}>${r.dst}`,
+      src: r.src,
+      dst: r.dst,
+      hops: latest ? latest.hops : null,
+      hop_lists: mine.map((l) => ({ hops: l.hops, windows: l.windows, first_seen: l.first_seen, last_seen: l.last_seen })),
+    };
+  });
+
+  const verdict = engineVerdict(evidence);
+  const measured: Pattern['type'] = stats.bad_windows === 0 ? 'unknown' : stats.bad_windows * 2 >= stats.windows ? 'steady' : 'burst';
+  const pattern: Pattern = {
+    type: verdict ?? measured,
+    source: verdict ? 'engine' : 'measured',
+    windows: stats.windows,
+    bad_windows: stats.bad_windows,
+    bad_fraction: stats.windows ? Math.round((stats.bad_windows / stats.windows) * 1000) / 1000 : null,
+    bursts: stats.bursts,
+    longest_bad_run: stats.longest_bad_run,
+    thresholds,
+  };
+
+  const { events, children_list, children_count, ...incidentRow } = row;
+  const incident = { ...toIncident(incidentRow), impact: withImpactLists(row.impact) };
+  return {
+    ...incident,
+    links: row.links ?? [],
+    children_count,
+    children: children_list.map(toListItem),
+    timeline: events.map((e) => ({ at: e.at, event: e.event, detail: e.detail ?? {} })),
+    routes,
+    routes_truncated: total > refs.length,
+    analysed: { from: from.toISOString(), to: to.toISOString() },
+    pattern,
+    playbook: { cause: incident.cause, next_steps: incident.next_steps },
+  };
+}

@@ -1,0 +1,36 @@
+import { Hono } from 'hono';
+import type { AppDeps, AppEnv } from '../app-deps.ts';
+import { validate } from '../http/validation.ts';
+import type { ApiOperation } from './openapi.ts';
+import { PathSeries, SeriesParams, SeriesQuery } from './paths.schema.ts';
+import { pathSeries, resolveRange } from './paths.service.ts';
+
+export function pathsRoutes(deps: AppDeps) {
+  const app = new Hono<AppEnv>();
+
+  app.get('/paths/:src/:dst/series', validate('param', SeriesParams), validate('query', SeriesQuery), async (c) => {
+    const range = resolveRange(c.req.valid('query'), deps.now());
+    const body: PathSeries = await pathSeries(deps.db, deps.dbInfo.mode, c.req.valid('param'), range);
+    return c.json(body);
+  });
+
+  return app;
+}
+
+export const pathsOperations: ApiOperation[] = [
+  {
+    method: 'get',
+    path: '/paths/{src}/{dst}/series',
+    operationId: 'getPathSeries',
+    summary: 'RTT, jitter, loss and route changes of one route, bucketed',
+    description:
+      'What a details drawer plots. Raw probe windows are bucketed by `step`; ranges of two days or more in whole-hour ' +
+      'steps read the hourly rollup instead. Route changes always come from the raw windows.',
+    tags: ['paths'],
+    auth: 'read',
+    params: SeriesParams,
+    query: SeriesQuery,
+    responses: [{ status: 200, description: 'The series', schema: PathSeries }],
+    problems: [400],
+  },
+];

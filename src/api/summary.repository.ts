@@ -1,0 +1,34 @@
+import { sql } from 'kysely';
+import type { Executor } from '../db/database.ts';
+
+export interface OpenCountRow {
+  kind: string;
+  severity: string;
+  total: number;
+  roots: number;
+}
+
+export interface SummaryRow {
+  /** Not ended (open or clearing), by kind and severity. */
+  open: OpenCountRow[];
+  last_ingest_at: Date | null;
+  engine_last_run_at: Date | null;
+}
+
+/**
+ * Everything /summary needs in one round trip. Open incidents are few and
+ * incidents_ended answers `ended_at IS NULL`. The last ingest is the latest
+ * receive time in the node registry, which ingest updates with every stored
+ * message (one row per node: cheap). The engine's last tick is in job_state,
+ * written by whichever collector leads.
+ */
+export async function summaryFacts(db: Executor): Promise<SummaryRow> {
+  const { rows } = await sql<SummaryRow>`
+    SELECT
+      (SELECT coalesce(json_agg(c), '[]')
+         FROM (SELECT kind, severity, count(*)::int AS total, (count(*) FILTER (WHERE parent_id IS NULL))::int AS roots
+                 FROM incidents WHERE ended_at IS NULL GROUP BY kind, severity) c) AS open,
+      (SELECT max(last_received_at) FROM nodes) AS last_ingest_at,
+      (SELECT last_run_at FROM job_state WHERE name = 'engine') AS engine_last_run_at`.execute(db);
+  return rows[0]!;
+}

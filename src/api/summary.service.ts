@@ -1,0 +1,40 @@
+import type { Executor } from '../db/database.ts';
+import { overallHealth } from '../engine/health.ts';
+import { IncidentKind, Severity } from '../incidents/incident.schema.ts';
+import type { StatusRegistry } from '../status.ts';
+import type { Summary } from './summary.schema.ts';
+import { summaryFacts } from './summary.repository.ts';
+
+const zeros = <K extends string>(keys: readonly K[]) => Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
+
+const latest = (...ds: Array<Date | string | null | undefined>): Date | null =>
+  ds.reduce<Date | null>((a, d) => {
+    if (!d) return a;
+    const x = new Date(d);
+    return !a || x > a ? x : a;
+  }, null);
+
+export async function summary(db: Executor, opts: { now: Date; status: StatusRegistry }): Promise<Summary> {
+  const facts = await summaryFacts(db);
+  const bySeverity = zeros(Severity.options);
+  const byKind = zeros(IncidentKind.options);
+  let total = 0;
+  let roots = 0;
+  for (const r of facts.open) {
+    total += r.total;
+    roots += r.roots;
+    if (r.severity in bySeverity) bySeverity[r.severity as Severity] += r.total;
+    if (r.kind in byKind) byKind[r.kind as IncidentKind] += r.total;
+  }
+  const open = Severity.options.flatMap((s) => (bySeverity[s] > 0 ? [s] : []));
+  // This process's registry is fresher when it leads the engine; job_state covers a leader elsewhere.
+  const engineTick = latest(opts.status.get('engine')?.last_run_at, facts.engine_last_run_at);
+  const ingest = latest(facts.last_ingest_at);
+  return {
+    health: overallHealth(open),
+    open: { total, roots, by_severity: bySeverity, by_kind: byKind },
+    last_ingest_at: ingest ? ingest.toISOString() : null,
+    last_engine_tick_at: engineTick ? engineTick.toISOString() : null,
+    generated_at: opts.now.toISOString(),
+  };
+}

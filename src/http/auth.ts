@@ -1,0 +1,66 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import { cors } from 'hono/cors';
+import type { AppEnv } from '../app-deps.ts';
+import type { Config } from '../config.ts';
+import { problems } from './problem.ts';
+
+/**
+ * Paths that never need a token: the container healthcheck, and the API's
+ * description (it holds no data, and a browser opening /docs cannot send a
+ * bearer header anyway).
+ */
+export const OPEN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/openapi.json', '/docs']);
+export const INGEST_PATH = '/ingest';
+
+/**
+ * CORS for the panel's origin(s). Nothing is sent when CORS_ORIGINS is empty,
+ * so browsers on other origins are refused by default. Preflights are
+ * answered here, before the token check: browsers never send credentials on them.
+ */
+export function corsMiddleware(config: Pick<Config, 'CORS_ORIGINS'>): MiddlewareHandler<AppEnv> {
+  const origins = config.CORS_ORIGINS;
+  if (!origins.length) return async (_c, next) => { await next(); };
+  return cors({
+    origin: origins.includes('*') ? '*' : [...origins],
+    allowMethods: ['GET', 'POST', 'OPTIONS'],
+    allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+    exposeHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate'],
+    maxAge: 600,
+  });
+}
+
+// Both sides hashed to the same length first: timingSafeEqual needs equal
+// lengths, and comparing digests leaks neither the token nor its length.
+const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+function presentedToken(header: string | undefined): string | null {
+  const m = header ? /^Bearer[ ]+(\S+)\s*$/i.exec(header) : null;
+  return m ? m[1]! : null;
+}
+
+/**
+ * Optional bearer tokens: API_TOKEN for the reads, INGEST_TOKEN for /ingest.
+ * A token that is not configured leaves its routes open, so the agents'
+ * contract is unchanged by default. Tokens are only read from the
+ * Authorization header (never the query string, which the access log would
+ * keep) and are never logged.
+ */
+export function bearerAuth(config: Pick<Config, 'API_TOKEN' | 'INGEST_TOKEN'>): MiddlewareHandler<AppEnv> {
+  const api = config.API_TOKEN ? digest(config.API_TOKEN) : null;
+  const ingest = config.INGEST_TOKEN ? digest(config.INGEST_TOKEN) : null;
+  if (!api && !ingest) return async (_c, next) => { await next(); };
+
+  return async (c, next) => {
+    const path = c.req.path;
+    if (c.req.method === 'OPTIONS' || OPEN_PATHS.has(path)) return next();
+    const isIngest = path === INGEST_PATH;
+    const expected = isIngest ? ingest : api;
+    if (expected) {
+      const token = presentedToken(c.req.header('authorization'));
+      if (!token) throw problems.unauthorized(`send Authorization: Bearer <${isIngest ? 'INGEST_TOKEN' : 'API_TOKEN'}>`);
+      if (!timingSafeEqual(digest(token), expected)) throw problems.unauthorized('the bearer token is not valid here');
+    }
+    await next();
+  };
+}
