@@ -57,6 +57,80 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       labelNames: ['job', 'result'] as const,
       registers: [registry],
     }),
+    jobLastSuccess: new Gauge({
+      name: 'meshmon_job_last_success_timestamp_seconds',
+      help: 'Unix time of the last successful run of each maintenance job',
+      labelNames: ['job'] as const,
+      registers: [registry],
+    }),
+    jobDuration: new Gauge({
+      name: 'meshmon_job_last_duration_seconds',
+      help: 'Duration of the last run of each maintenance job',
+      labelNames: ['job'] as const,
+      registers: [registry],
+    }),
+    retentionRemoved: new Counter({
+      name: 'meshmon_retention_removed_total',
+      help: 'What retention removed, by table and unit (rows deleted, or chunks dropped)',
+      labelNames: ['table', 'unit'] as const,
+      registers: [registry],
+    }),
+    rollupWatermark: new Gauge({
+      name: 'meshmon_rollup_watermark_timestamp_seconds',
+      help: 'Receive time up to which each rollup table is refreshed (collector-refreshed rollups only)',
+      labelNames: ['rollup'] as const,
+      registers: [registry],
+    }),
+    // Filled at scrape time by GET /metrics.
+    dbUp: new Gauge({
+      name: 'meshmon_db_up',
+      help: '1 when the database answered the scrape-time queries, else 0',
+      registers: [registry],
+    }),
+    dbInfo: new Gauge({
+      name: 'meshmon_db_info',
+      help: 'Database mode (timescale, apache, none), server version and TimescaleDB version; always 1',
+      labelNames: ['mode', 'version', 'timescaledb'] as const,
+      registers: [registry],
+    }),
+    dbEmbedded: new Gauge({
+      name: 'meshmon_db_embedded',
+      help: '1 when the collector runs its own embedded PostgreSQL',
+      registers: [registry],
+    }),
+    dbSize: new Gauge({
+      name: 'meshmon_db_size_bytes',
+      help: 'Size of the database on disk (absent while the database does not answer)',
+      labelNames: ['database'] as const,
+      registers: [registry],
+    }),
+    dbTableSize: new Gauge({
+      name: 'meshmon_db_table_size_bytes',
+      help: 'Size of each MeshMon table with its indexes (hypertables and rollups: all their chunks)',
+      labelNames: ['table'] as const,
+      registers: [registry],
+    }),
+    dbPoolTotal: new Gauge({
+      name: 'meshmon_db_pool_connections',
+      help: 'Connections the pool holds',
+      registers: [registry],
+    }),
+    dbPoolIdle: new Gauge({
+      name: 'meshmon_db_pool_idle_connections',
+      help: 'Connections of the pool not in use',
+      registers: [registry],
+    }),
+    dbPoolWaiting: new Gauge({
+      name: 'meshmon_db_pool_waiting_clients',
+      help: 'Queries waiting for a free connection',
+      registers: [registry],
+    }),
+    incidentsOpen: new Gauge({
+      name: 'meshmon_incidents_open',
+      help: 'Open (and clearing) incidents by kind and severity',
+      labelNames: ['kind', 'severity'] as const,
+      registers: [registry],
+    }),
   };
   return m;
 }
