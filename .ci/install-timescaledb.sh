@@ -12,6 +12,21 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 log() { echo "[install-timescaledb] $*" >&2; }
 
+# Quiet on success, everything on failure: runs "$@" with its output in a log
+# file and prints the file's tail when the command fails.
+quietly() {
+  local what="$1"; shift
+  local out
+  out="$(mktemp /tmp/install-timescaledb.XXXXXX.log)"
+  log "$what"
+  if ! "$@" >"$out" 2>&1; then
+    log "FAILED: $what ($*); last 60 lines of its output ($out):"
+    tail -n 60 "$out" >&2
+    return 1
+  fi
+  rm -f "$out"
+}
+
 restart_cluster() {
   $SUDO pg_ctlcluster --skip-systemctl-redirect $PG_MAJOR main restart
   for _ in $(seq 1 60); do
@@ -50,11 +65,11 @@ $SUDO apt-get update -qq || log "apt-get update failed; trying with the lists al
 # The dev headers must match the running server: unpinned, apt would upgrade
 # the server itself. If that exact version has left the archive, upgrade the
 # server with it and restart (the documented fallback).
-if ! $SUDO apt-get install -y -qq --no-install-recommends \
+if ! $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=180 --no-install-recommends \
     cmake gcc make libssl-dev dpkg-dev xz-utils \
     "postgresql-server-dev-$PG_MAJOR=$server_version"; then
   log "postgresql-server-dev-$PG_MAJOR=$server_version is not installable; upgrading the server with it"
-  $SUDO apt-get install -y -qq --no-install-recommends \
+  $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=180 --no-install-recommends \
     cmake gcc make libssl-dev dpkg-dev xz-utils \
     "postgresql-$PG_MAJOR" "postgresql-client-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
   restart_cluster
@@ -74,14 +89,14 @@ $SUDO apt-get "${apt_opts[@]}" update -qq
 (cd "$work/src" && $SUDO apt-get "${apt_opts[@]}" source -qq --download-only timescaledb)
 dsc="$(ls "$work"/src/timescaledb_*.dsc | head -n1)"
 log "unpacking $(basename "$dsc")"
-(cd "$work/src" && dpkg-source --no-check -x "$dsc" tree >/dev/null)
+(cd "$work/src" && quietly "dpkg-source -x" dpkg-source --no-check -x "$dsc" tree)
 
 mkdir -p "$work/src/tree/build"
 cd "$work/src/tree/build"
-cmake .. -DPG_CONFIG="$PG_CONFIG" -DAPACHE_ONLY=ON -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF \
-  -DWARNINGS_AS_ERRORS=OFF -DUSE_TELEMETRY=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
-make -j"$(nproc)" >/dev/null
-$SUDO make install >/dev/null
+quietly "configuring (cmake)" cmake .. -DPG_CONFIG="$PG_CONFIG" -DAPACHE_ONLY=ON -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF \
+  -DWARNINGS_AS_ERRORS=OFF -DUSE_TELEMETRY=OFF -DCMAKE_BUILD_TYPE=Release
+quietly "compiling (make -j$(nproc))" make -j"$(nproc)"
+quietly "installing (make install)" $SUDO make install
 cd /
 rm -rf "$work"
 installed || { log "build finished but timescaledb.control is missing"; exit 1; }

@@ -3,6 +3,7 @@ import type { AppDeps, AppEnv } from './app-deps.ts';
 import { isDatabaseUnavailable } from './db/database.ts';
 import { HttpProblem, problemResponse, problems } from './http/problem.ts';
 import { requestContext } from './http/request-log.ts';
+import { bearerAuth, corsMiddleware } from './http/auth.ts';
 import { healthRoutes } from './health/health.routes.ts';
 import { ingestRoutes } from './ingest/ingest.routes.ts';
 import { apiRoutes } from './api/api.routes.ts';
@@ -14,6 +15,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.use('*', requestContext(deps));
+  app.use('*', corsMiddleware(deps.config));
+  app.use('*', bearerAuth(deps.config));
 
   app.route('/', healthRoutes(deps));
   app.route('/', ingestRoutes(deps));

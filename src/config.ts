@@ -10,18 +10,31 @@ const days = z.coerce.number().positive();
 /** A croner pattern; checked for shape here, for meaning when the job is scheduled. */
 const cronPattern = z.string().trim().regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron pattern with 5 or 6 fields');
 
+function parsesAsUrl(v: string): boolean {
+  try {
+    new URL(v);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const Env = z.object({
   DATABASE_URL: z
     .string()
     .trim()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
-    .optional()
-    .or(z.literal('').transform(() => undefined)),
+    .refine(parsesAsUrl, 'is not a valid URL (percent-encode special characters in the password)')
+    .optional(),
   /** auto: use TimescaleDB when the server has it; off: plain tables even when it has. */
   TIMESCALEDB: z.enum(['auto', 'off']).default('auto'),
   DATABASE_POOL_SIZE: positiveInt.max(100).default(10),
+  /** Seconds start-up keeps retrying a database that does not answer yet (after a reboot, the container may start first). */
+  DATABASE_STARTUP_TIMEOUT: z.coerce.number().nonnegative().max(3600).default(60),
   HOST: z.string().trim().min(1).default('0.0.0.0'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** Seconds a stopping collector waits for in-flight requests and job runs before cutting them off. */
+  SHUTDOWN_TIMEOUT: z.coerce.number().nonnegative().max(300).default(10),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   DATA_DIR: z.string().trim().min(1).default('./data'),
   EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
@@ -56,6 +69,9 @@ const Env = z.object({
 
 export type Config = Readonly<z.infer<typeof Env>>;
 
+/** Every variable the collector reads (README.md and .env.example document each). */
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(Env.shape));
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n  ${problems.join('\n  ')}`);
@@ -66,7 +82,8 @@ export class ConfigError extends Error {
 /** Parses the environment once; every bad variable is named in the error. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const known = Object.fromEntries(
-    Object.keys(Env.shape).map((k) => [k, env[k] === '' && k !== 'DATABASE_URL' ? undefined : env[k]]),
+    // A variable set to nothing (`PORT=` in .env) means "use the default".
+    CONFIG_VARIABLES.map((k) => [k, env[k]?.trim() === '' ? undefined : env[k]]),
   );
   const parsed = Env.safeParse(known);
   if (!parsed.success) {
@@ -74,6 +91,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       parsed.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`),
     );
   }
+  for (const v of Object.values(parsed.data)) if (Array.isArray(v)) Object.freeze(v);
   return Object.freeze(parsed.data);
 }
 

@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './log.ts';
-import { startServer } from './server.ts';
+import { startServer, type RunningServer } from './server.ts';
 
 /** Starts the collector and stops it cleanly on SIGTERM/SIGINT. */
 export async function runServe(): Promise<void> {
@@ -15,22 +15,46 @@ export async function runServe(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.LOG_LEVEL);
-  let running;
-  try {
-    running = await startServer(config, log);
-  } catch (err) {
-    log.error('collector failed to start', { err: (err as Error).message });
-    process.exit(1);
-  }
-  const stop = (signal: string) => {
+
+  // One stray promise (a driver callback, a timer in a job) must not take the
+  // collector and its data flow down: log it and carry on.
+  process.on('unhandledRejection', (reason) => {
+    log.error('unhandled promise rejection', { err: reason instanceof Error ? reason : String(reason) });
+  });
+
+  let running: RunningServer | null = null;
+  let stopping = false;
+  const stop = (signal: string, code = 0) => {
+    if (stopping) {
+      // A second Ctrl-C means "now".
+      log.warn('second signal during shutdown; exiting at once', { signal });
+      process.exit(code || 1);
+    }
+    stopping = true;
+    // Nothing to drain during start-up; an embedded server started by then is
+    // stopped as a leftover by the next start.
+    if (!running) process.exit(code);
     running.shutdown(signal).then(
-      () => process.exit(0),
+      () => process.exit(code),
       (err) => {
         log.error('shutdown failed', { err: (err as Error).message });
         process.exit(1);
       },
     );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  // State after an exception thrown out of nowhere is unknown: stop in order
+  // (so the embedded database shuts down cleanly) and let the supervisor restart us.
+  process.on('uncaughtException', (err) => {
+    log.error('uncaught exception; shutting down', { err });
+    stop('uncaughtException', 1);
+  });
+
+  try {
+    running = await startServer(config, log);
+  } catch (err) {
+    log.error('collector failed to start', { err: (err as Error).message });
+    process.exit(1);
+  }
 }

@@ -1,8 +1,9 @@
 import type { Cron } from 'croner';
+import type { Hono } from 'hono';
 import { createApp } from './app.ts';
-import type { AppDeps } from './app-deps.ts';
+import type { AppDeps, AppEnv } from './app-deps.ts';
 import type { Config } from './config.ts';
-import { openDatabase } from './db/connect.ts';
+import { openDatabase, retryWhileUnavailable } from './db/connect.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { startJobs } from './jobs/start-jobs.ts';
 import type { Logger } from './log.ts';
@@ -12,7 +13,10 @@ import { VERSION } from './version.ts';
 
 export interface RunningServer {
   url: string;
+  /** The port actually bound (PORT=0 picks a free one). */
+  port: number;
   deps: AppDeps;
+  app: Hono<AppEnv>;
   /** Stops accepting, drains in-flight requests, stops jobs, closes the pool, stops the embedded database. */
   shutdown(reason?: string): Promise<void>;
 }
@@ -31,11 +35,27 @@ export function withAbsoluteUrl(fetch: (req: Request) => Response | Promise<Resp
   };
 }
 
+/** Resolves true when `p` settles within `ms`, false when it is still running. */
+function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p.then(() => true, () => true),
+    new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+async function jobsIdle(jobs: Cron[]): Promise<void> {
+  while (jobs.some((j) => j.isBusy())) await Bun.sleep(50);
+}
+
 /** The composition root: config → database → migrations → jobs → HTTP. */
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const database = await openDatabase(config, log);
   try {
-    const info = await migrateToLatest(database.db, { timescaledb: config.TIMESCALEDB, log });
+    const info = await retryWhileUnavailable(
+      () => migrateToLatest(database.db, { timescaledb: config.TIMESCALEDB, log }),
+      { timeoutMs: config.DATABASE_STARTUP_TIMEOUT * 1000, log, what: 'migrations' },
+    );
     log.info('database ready', { mode: info.mode, version: info.version, timescaledb: info.timescaledb, embedded: !!database.embedded });
 
     const deps: AppDeps = {
@@ -51,7 +71,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       pool: database.pool,
     };
     const app = createApp(deps);
-    const jobs: Cron[] = startJobs(deps);
 
     const server = Bun.serve({
       hostname: config.HOST,
@@ -59,21 +78,47 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       // Ingest bodies are limited by the ingest route itself (413 problem+json);
       // Bun's own limit only guards against absurd sizes.
       maxRequestBodySize: Math.max(config.MAX_BODY_BYTES * 4, 8 * 1024 * 1024),
-      fetch: withAbsoluteUrl(app.fetch, `${config.HOST}:${config.PORT}`),
+      fetch: withAbsoluteUrl(app.fetch, `${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`),
+      // A request Hono never saw (a Bun-level failure) still gets a problem, not Bun's HTML page.
+      error: (err) => {
+        log.error('request failed outside the app', { err });
+        return new Response(JSON.stringify({ type: 'about:blank', title: 'Internal Server Error', status: 500 }), {
+          status: 500,
+          headers: { 'Content-Type': 'application/problem+json' },
+        });
+      },
     });
-    const url = `http://${server.hostname}:${server.port}`;
+    // Jobs after the listener: a port already in use must not leave them running.
+    let jobs: Cron[];
+    try {
+      jobs = startJobs(deps);
+    } catch (err) {
+      await server.stop(true);
+      throw err;
+    }
+    const port = server.port ?? config.PORT;
+    const url = `http://${server.hostname}:${port}`;
     log.info('collector listening', { url, version: VERSION });
 
+    const graceMs = config.SHUTDOWN_TIMEOUT * 1000;
     let stopping: Promise<void> | null = null;
     const shutdown = (reason = 'shutdown') =>
       (stopping ??= (async () => {
         log.info('shutting down', { reason });
         for (const j of jobs) j.stop();
-        await server.stop(false); // stop accepting; wait for in-flight requests
+        // Stop accepting and close idle keep-alive connections; in-flight
+        // requests finish unless they outlast SHUTDOWN_TIMEOUT.
+        if (!(await within(server.stop(false), graceMs))) {
+          log.warn('requests still running at SHUTDOWN_TIMEOUT; closing their connections', { timeout_s: config.SHUTDOWN_TIMEOUT });
+          await server.stop(true);
+        }
+        if (!(await within(jobsIdle(jobs), graceMs))) {
+          log.warn('a job run is still going at SHUTDOWN_TIMEOUT; closing the database under it', { timeout_s: config.SHUTDOWN_TIMEOUT });
+        }
         await database.close();
         log.info('stopped');
       })());
-    return { url, deps, shutdown };
+    return { url, port, deps, app, shutdown };
   } catch (err) {
     await database.close().catch(() => {});
     throw err;

@@ -124,12 +124,12 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`CREATE UNIQUE INDEX path_probe_key ON path_probe (src, dst, time)`.execute(db);
   await sql`CREATE UNIQUE INDEX hop_quality_key ON hop_quality (src, dst, hop_index, time)`.execute(db);
   await sql`CREATE UNIQUE INDEX agent_health_key ON agent_health (node, time)`.execute(db);
-  // Rules read "everything in the last hour": time first.
-  await sql`CREATE INDEX path_probe_time ON path_probe (time DESC)`.execute(db);
-  await sql`CREATE INDEX hop_quality_time ON hop_quality (time DESC)`.execute(db);
   await sql`CREATE INDEX hop_quality_link ON hop_quality (from_node, to_node, time DESC)`.execute(db);
   if (!f.hypertables) {
-    // Hypertables index time themselves; plain tables need it for retention too.
+    // Rules read "everything in the last hour" and retention deletes by age:
+    // time first. create_hypertable adds the same index itself.
+    await sql`CREATE INDEX path_probe_time ON path_probe (time DESC)`.execute(db);
+    await sql`CREATE INDEX hop_quality_time ON hop_quality (time DESC)`.execute(db);
     await sql`CREATE INDEX agent_health_time ON agent_health (time DESC)`.execute(db);
   }
 

