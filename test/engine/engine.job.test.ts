@@ -77,7 +77,7 @@ describe('engine job: leadership (local PostgreSQL)', () => {
   let tdb: TestDatabase;
   beforeAll(async () => {
     tdb = await createTestDatabase('none');
-  });
+  }, 60_000);
   afterAll(async () => {
     await tdb?.close();
   });

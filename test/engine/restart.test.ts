@@ -45,7 +45,7 @@ describe('restart mid-scenario', () => {
   let halves: TestDatabase;
   beforeAll(async () => {
     [whole, halves] = await Promise.all([createTestDatabase('none'), createTestDatabase('none')]);
-  });
+  }, 60_000);
   afterAll(async () => {
     await Promise.all([whole?.close(), halves?.close()]);
   });
