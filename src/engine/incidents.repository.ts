@@ -16,18 +16,31 @@ export interface IncidentEvent {
 }
 
 /**
- * Open (ended_at IS NULL) incidents, and those closed after `closedSince`
- * (for re-parenting, and so a trigger before a close is not a new incident).
+ * The incidents a tick may change: the open ones (ended_at IS NULL), and
+ * those closed after `closedSince` that have no parent — a later root may
+ * still adopt them. A closed incident with a parent never changes again.
  */
 export async function loadLiveIncidents(db: Executor, now: Date, closedSince: Date): Promise<IncidentRow[]> {
   return db
     .selectFrom('incidents')
     .selectAll()
     .where('started_at', '<=', now)
-    .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', closedSince)]))
+    .where((eb) => eb.or([eb('ended_at', 'is', null), eb.and([eb('ended_at', '>', closedSince), eb('parent_id', 'is', null)])]))
     .orderBy('started_at')
     .orderBy('id')
     .execute();
+}
+
+/** Per (kind, scope_key): the latest end of an incident closed after `closedSince`. */
+export async function lastCloses(db: Executor, now: Date, closedSince: Date): Promise<Array<{ kind: string; scope_key: string; ended_at: Date }>> {
+  const rows = await db
+    .selectFrom('incidents')
+    .select(['kind', 'scope_key', (eb) => eb.fn.max('ended_at').as('ended_at')])
+    .where('started_at', '<=', now)
+    .where('ended_at', '>', closedSince)
+    .groupBy(['kind', 'scope_key'])
+    .execute();
+  return rows.map((r) => ({ kind: r.kind, scope_key: r.scope_key, ended_at: new Date(r.ended_at as Date) }));
 }
 
 export async function insertIncident(db: Executor, row: NewIncidentRow): Promise<void> {
@@ -46,18 +59,16 @@ export async function insertEvents(db: Executor, events: IncidentEvent[]): Promi
     .execute();
 }
 
-/** A failing rule must not abort the tick's transaction: each runs inside its own savepoint. */
-export async function withSavepoint<T>(db: Executor, name: string, fn: () => Promise<T>): Promise<T> {
-  if (!db.isTransaction) return fn();
-  const sp = sql.id(name);
-  await sql`SAVEPOINT ${sp}`.execute(db);
-  try {
-    const out = await fn();
-    await sql`RELEASE SAVEPOINT ${sp}`.execute(db);
-    return out;
-  } catch (err) {
-    await sql`ROLLBACK TO SAVEPOINT ${sp}`.execute(db);
-    await sql`RELEASE SAVEPOINT ${sp}`.execute(db);
-    throw err;
-  }
+/**
+ * A failing rule must not abort the tick's transaction. One savepoint covers
+ * every rule (a savepoint per rule cost two round trips each, every tick):
+ * after a failure the tick rolls back to it — rules only read, so nothing
+ * of the rules that passed is lost — and the savepoint stays for the rest.
+ */
+export async function setRulesSavepoint(db: Executor): Promise<void> {
+  if (db.isTransaction) await sql`SAVEPOINT engine_rules`.execute(db);
+}
+
+export async function rollbackToRulesSavepoint(db: Executor): Promise<void> {
+  if (db.isTransaction) await sql`ROLLBACK TO SAVEPOINT engine_rules`.execute(db);
 }

@@ -20,8 +20,13 @@ export async function hasMeshData(db: Executor): Promise<boolean> {
 
 /**
  * A replay database is thrown away afterwards: its commits (one per tick,
- * about 1,900 for a 5-hour recording) need not wait for the WAL flush.
+ * about 1,900 for a 5-hour recording) need not wait for the WAL flush. Set
+ * for the replay's connection, and reset before it goes back to its pool.
  */
-export async function relaxCommit(trx: Executor): Promise<void> {
-  await sql`SET LOCAL synchronous_commit = off`.execute(trx);
+export async function relaxCommit(conn: Executor): Promise<void> {
+  await sql`SET synchronous_commit = off`.execute(conn);
+}
+
+export async function restoreCommit(conn: Executor): Promise<void> {
+  await sql`RESET synchronous_commit`.execute(conn);
 }

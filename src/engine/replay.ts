@@ -9,8 +9,8 @@ import { toIncident } from '../incidents/incident.mapper.ts';
 import type { Incident } from '../incidents/incident.schema.ts';
 import { parseMessages, storeMessages } from '../ingest/ingest.service.ts';
 import type { Logger } from '../log.ts';
-import { runTick, type TickResult } from './engine.ts';
-import { hasMeshData, listAllIncidents, relaxCommit } from './replay.repository.ts';
+import { runTick, type Carry, type TickResult } from './engine.ts';
+import { hasMeshData, listAllIncidents, relaxCommit, restoreCommit } from './replay.repository.ts';
 import type { RulesConfig } from './rules.config.ts';
 
 /** A problem with the replay's input (file, rules, target database): the CLI's exit code 2. */
@@ -95,7 +95,19 @@ export async function replayFileWithStats(file: string, opts: ReplayOptions): Pr
   }
 }
 
+/** One connection for the whole replay: its ticks are strictly one after another. */
 async function replayInto(db: Database, file: string, opts: ReplayOptions) {
+  return db.connection().execute(async (conn) => {
+    await relaxCommit(conn);
+    try {
+      return await replayOn(conn, file, opts);
+    } finally {
+      await restoreCommit(conn).catch(() => {});
+    }
+  });
+}
+
+async function replayOn(db: Database, file: string, opts: ReplayOptions) {
   const { log, rules } = opts;
   const config = opts.config ?? configFrom();
   const tickMs = Math.round(opts.tickSeconds * 1000);
@@ -111,6 +123,8 @@ async function replayInto(db: Database, file: string, opts: ReplayOptions) {
   };
 
   let pending: Pending[] = [];
+  // Set only after a tick committed: a failed tick's incidents are never carried on.
+  let carry: Carry | null = null;
   const step = async (t: number) => {
     if (opts.signal?.aborted) throw new Error('replay interrupted');
     const now = new Date(t);
@@ -119,15 +133,15 @@ async function replayInto(db: Database, file: string, opts: ReplayOptions) {
     let ingested = 0;
     let result: TickResult | null = null;
     await db.transaction().execute(async (trx) => {
-      await relaxCommit(trx);
       const i0 = performance.now();
       ingested = await ingest(trx, batch, now, config, skip);
       const e0 = performance.now();
       stats.ingest_ms += e0 - i0;
-      result = await runTick(trx, now, rules, { log });
+      result = await runTick(trx, now, rules, { log, carry });
       stats.engine_ms += performance.now() - e0;
       for (const r of (result as TickResult).rules) stats.rule_ms[r.rule] = (stats.rule_ms[r.rule] ?? 0) + r.durationMs;
     });
+    carry = (result as TickResult | null)?.carry ?? null;
     stats.messages += ingested;
     stats.ticks++;
     stats.first_tick ??= now.toISOString();
@@ -261,6 +275,8 @@ export async function* readLines(file: string): AsyncGenerator<{ line: number; t
   if (rest) yield { line: ++line, text: rest };
 }
 
+const THROWAWAY = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' };
+
 /** An embedded PostgreSQL in a fresh temporary directory, migrated, removed by close(). */
 export async function startReplayDatabase(log: Logger): Promise<{ db: Database; url: string; close(): Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'meshmon-replay-'));
@@ -269,7 +285,9 @@ export async function startReplayDatabase(log: Logger): Promise<{ db: Database; 
   const { startEmbedded } = await import('../db/embedded.ts');
   let server: Awaited<ReturnType<typeof startEmbedded>>;
   try {
-    server = await startEmbedded({ dataDir: dir, port: await freePort(), log });
+    // Thrown away afterwards: no crash safety needed, and a 5-hour recording
+    // is some 1,900 commits.
+    server = await startEmbedded({ dataDir: dir, port: await freePort(), log, settings: THROWAWAY });
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;

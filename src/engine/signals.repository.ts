@@ -92,17 +92,21 @@ export interface WorstHop {
 /**
  * The worst hop of each listed window: highest ETX, ties to the lowest
  * min(LQ, NLQ). Windows without hop rows are missing from the answer. Each
- * window is one exact-time lookup in the time index (a handful of rows share
- * an instant), not a range over the route's history.
+ * window is one exact-time probe of the time index (a handful of rows share
+ * an instant): a join would let the planner hash the whole hop table, which
+ * it does on a young database that has no statistics yet.
  */
 export async function worstHops(db: Executor, windows: Array<{ src: string; dst: string; time: Date }>): Promise<WorstHop[]> {
   if (!windows.length) return [];
   const { rows } = await sql<WorstHop>`
-    SELECT DISTINCT ON (w.src, w.dst, w.t)
-      w.src, w.dst, ${ms('w.t')} AS time, h.from_node, h.to_node, h.etx, LEAST(h.lq, h.nlq) AS min_lq
+    SELECT w.src, w.dst, ${ms('w.t')} AS time, h.from_node, h.to_node, h.etx, h.min_lq
     FROM unnest(${windows.map((w) => w.src)}::text[], ${windows.map((w) => w.dst)}::text[], ${windows.map((w) => w.time.toISOString())}::timestamptz[]) AS w(src, dst, t)
-    JOIN hop_quality h ON h.time = w.t AND h.src = w.src AND h.dst = w.dst
-    ORDER BY w.src, w.dst, w.t, h.etx DESC NULLS LAST, LEAST(h.lq, h.nlq) ASC NULLS LAST, h.hop_index`.execute(db);
+    CROSS JOIN LATERAL (
+      SELECT from_node, to_node, etx, LEAST(lq, nlq) AS min_lq FROM hop_quality
+      WHERE time = w.t AND src = w.src AND dst = w.dst
+      ORDER BY etx DESC NULLS LAST, LEAST(lq, nlq) ASC NULLS LAST, hop_index
+      LIMIT 1
+    ) h`.execute(db);
   return rows.map(asWindow);
 }
 

@@ -103,6 +103,36 @@ describeEachMode('engine', (get) => {
     expect((await incidents(db)).map((i) => i.kind)).toEqual(['jitter_burst']);
   }, SLOW);
 
+  test('a rule failing before others (one savepoint for all) leaves the later rules running and writing', async () => {
+    const { db } = get();
+    const msgs = overlay(background(ROUTES, 0, 8), [...every(4, 8)].flatMap((t) => probe('N2', 'N1', t, { jitter: 45 })));
+    await ingest(db, msgs, min(8));
+    await sql`ALTER TABLE agent_health RENAME TO agent_health_away`.execute(db);
+    try {
+      // node_overload, the first rule, reads agent_health; the route rules do not
+      const r = await db.transaction().execute((trx) => runTick(trx, min(9), DEFAULT_RULES));
+      expect(r.rules.find((x) => x.rule === 'node_overload')).toMatchObject({ health: 'error' });
+      expect(r.rules.filter((x) => ['rf_drop', 'jitter_burst', 'loss_spike', 'route_flap'].includes(x.rule)).every((x) => x.health === 'ok')).toBe(true);
+      expect(r.opened).toHaveLength(1);
+    } finally {
+      await sql`ALTER TABLE agent_health_away RENAME TO agent_health`.execute(db);
+    }
+    expect((await incidents(db)).map((i) => i.kind)).toEqual(['jitter_burst']);
+  }, SLOW);
+
+  test('a tick handed the previous tick\'s carry writes what a tick reading the database writes', async () => {
+    const { db } = get();
+    const msgs = overlay(background(ROUTES, 0, 30), [...every(4, 12)].flatMap((t) => probe('N2', 'N1', t, { jitter: 45 })));
+    await ingest(db, msgs, min(30));
+    let carry = null as Awaited<ReturnType<typeof runTick>>['carry'] | null;
+    for (let m = 8; m <= 30; m++) carry = (await db.transaction().execute((trx) => runTick(trx, min(m), DEFAULT_RULES, { carry }))).carry;
+    const carried = await incidents(db);
+    expect(carried.map((i) => i.kind)).toEqual(['jitter_burst']);
+    await sql`TRUNCATE incidents CASCADE`.execute(db);
+    for (let m = 8; m <= 30; m++) await db.transaction().execute((trx) => runTick(trx, min(m), DEFAULT_RULES));
+    expect(await incidents(db)).toEqual(carried);
+  }, SLOW);
+
   test('bottleneck: one root for a congested link, the route incidents crossing it are its children', async () => {
     const { db } = get();
     // X--Y is the shared middle hop of two routes; a third route avoids it

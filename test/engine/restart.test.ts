@@ -1,8 +1,10 @@
 // Restarting the collector mid-scenario must leave the same incidents as an
 // uninterrupted run: everything the engine needs between ticks is in the
-// database. Each half of the interrupted run is its own process (a new pool,
-// no engine state in memory); the cut is inside mesh16-core's bottleneck
-// fault, with incidents open and children attached.
+// database. The uninterrupted replay carries its incidents from tick to tick
+// in memory; each half of the interrupted run is its own process (a new
+// pool, nothing carried), so its first tick reads them back from the
+// database. The cut is inside mesh16-core's bottleneck fault, with incidents
+// open and children attached.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import path from 'node:path';
 import { replayFile } from '../../src/engine/replay.ts';
