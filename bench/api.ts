@@ -1,5 +1,5 @@
 // Read API bench: `./node_modules/.bin/bun bench/api.ts [--incidents 10000]
-// [--requests 2000] [--clients 8] [--probe-hours 72] [--mode apache|none] [--keep]`.
+// [--requests 2000] [--clients 8] [--probe-hours 72] [--mode apache|none] [--pool-size N] [--no-cache] [--keep]`.
 //
 // Fills a scratch database on the local PostgreSQL (apache mode by default)
 // with incidents (mixed kinds, 10 % open, roots with children, events) and
@@ -28,6 +28,8 @@ const { values } = parseArgs({
     'probe-hours': { type: 'string', default: '72' },
     mode: { type: 'string', default: 'apache' },
     keep: { type: 'boolean', default: false },
+    'pool-size': { type: 'string' },
+    'no-cache': { type: 'boolean', default: false },
   },
 });
 const INCIDENTS = Number(values.incidents);
@@ -36,6 +38,7 @@ const CLIENTS = Number(values.clients);
 const PROBE_HOURS = Number(values['probe-hours']);
 const MODE = values.mode as 'apache' | 'none';
 const HOUR = 3_600_000;
+const WARMUP_PER_CLIENT = 25;
 const DAY = 24 * HOUR;
 
 // Deterministic: the same figures come from the same data.
@@ -250,7 +253,11 @@ async function measure(name: string, urlOf: (i: number) => string, base: string,
     return { ms, bytes: body.byteLength };
   };
   // Warm-up: connections, plans, caches.
-  for (let i = 0; i < 50; i++) await one(i);
+  // Warm-up at the measured concurrency: the pool opens a connection per
+  // concurrent client, and a new PostgreSQL backend's first statements load
+  // its catalog caches (10–15 ms each) — the first seconds, not the steady state.
+  let w = 0;
+  await Promise.all(Array.from({ length: clients }, async () => { for (let i = w++; i < WARMUP_PER_CLIENT * clients; i = w++) await one(i); }));
   const lat: number[] = [];
   let bytes = 0;
   let next = 0;
@@ -337,9 +344,11 @@ async function main() {
       ROLLUP_CRON: '0 0 1 1 *',
       MAINTENANCE_CRON: '0 0 1 1 *',
       RETENTION_RAW_DAYS: '400',
+      ...(values['pool-size'] ? { DATABASE_POOL_SIZE: values['pool-size'] } : {}),
+      ...(values['no-cache'] ? { API_CACHE: 'false' } : {}),
     });
     await collector.waitForHealth();
-    console.log(`collector: ${collector.url} (pid ${collector.proc.pid}), ${CLIENTS} clients, ${REQUESTS} requests per endpoint after 50 warm-up\n`);
+    console.log(`collector: ${collector.url} (pid ${collector.proc.pid}), list cache ${values["no-cache"] ? "off" : "on"}, ${CLIENTS} clients, ${REQUESTS} requests per endpoint after ${WARMUP_PER_CLIENT} warm-up requests per client\n`);
 
     const ids = rows.map((r) => r.id);
     const endpoints: Array<[string, (i: number) => string]> = [

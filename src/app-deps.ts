@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { IncidentListCache } from './api/list-cache.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import type { DatabaseInfo } from './db/mode.ts';
@@ -10,6 +11,13 @@ import type { StatusRegistry } from './status.ts';
 export interface AppDeps {
   config: Config;
   db: Database;
+  /**
+   * The API's reads: the same pool with prepared statements
+   * (createPreparedDatabase). `db` when absent (PGlite).
+   */
+  reads?: Database;
+  /** Cached /issues answers, dropped on every incidents change; none: every request reads. */
+  listCache?: IncidentListCache;
   dbInfo: DatabaseInfo;
   log: Logger;
   metrics: Metrics;

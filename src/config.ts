@@ -28,7 +28,11 @@ const Env = z.object({
     .optional(),
   /** auto: use TimescaleDB when the server has it; off: plain tables even when it has. */
   TIMESCALEDB: z.enum(['auto', 'off']).default('auto'),
-  DATABASE_POOL_SIZE: positiveInt.max(100).default(10),
+  /**
+   * About the CPU count: more backends than cores only queue inside the
+   * kernel, and their scheduling is what makes a loaded API's slowest answers slow.
+   */
+  DATABASE_POOL_SIZE: positiveInt.max(100).default(4),
   /** Seconds start-up keeps retrying a database that does not answer yet (after a reboot, the container may start first). */
   DATABASE_STARTUP_TIMEOUT: z.coerce.number().nonnegative().max(3600).default(60),
   HOST: z.string().trim().min(1).default('0.0.0.0'),
@@ -54,6 +58,8 @@ const Env = z.object({
     .default('')
     .transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean)),
   API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Keep /issues answers between two incident changes (NOTIFY-invalidated); false: every request reads. */
+  API_CACHE: bool.default(true),
   INGEST_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 
   /** Seconds without a message after which /registry calls a node silent. */

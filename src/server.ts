@@ -4,6 +4,9 @@ import { createApp } from './app.ts';
 import type { AppDeps, AppEnv } from './app-deps.ts';
 import type { Config } from './config.ts';
 import { openDatabase, retryWhileUnavailable } from './db/connect.ts';
+import { createPreparedDatabase } from './db/database.ts';
+import { listenForIncidentChanges, type IncidentChangeListener } from './db/incident-changes.ts';
+import { IncidentListCache } from './api/list-cache.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { startJobs } from './jobs/start-jobs.ts';
 import type { Logger } from './log.ts';
@@ -51,6 +54,7 @@ async function jobsIdle(jobs: Cron[]): Promise<void> {
 /** The composition root: config → database → migrations → jobs → HTTP. */
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const database = await openDatabase(config, log);
+  let listener: IncidentChangeListener | undefined;
   try {
     const info = await retryWhileUnavailable(
       () => migrateToLatest(database.db, { timescaledb: config.TIMESCALEDB, log }),
@@ -58,9 +62,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     );
     log.info('database ready', { mode: info.mode, version: info.version, timescaledb: info.timescaledb, embedded: !!database.embedded });
 
+    const listCache = config.API_CACHE ? new IncidentListCache() : undefined;
+    if (listCache) {
+      listener = listenForIncidentChanges({
+        url: database.url,
+        log,
+        onChange: () => listCache.invalidate(),
+        onState: (on) => listCache.setListening(on),
+      });
+    }
     const deps: AppDeps = {
       config,
       db: database.db,
+      reads: createPreparedDatabase(database.pool),
+      ...(listCache ? { listCache } : {}),
       dbInfo: { mode: info.mode, version: info.version, timescaledb: info.timescaledb },
       log,
       metrics: createMetrics({ defaultMetrics: true }),
@@ -115,11 +130,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         if (!(await within(jobsIdle(jobs), graceMs))) {
           log.warn('a job run is still going at SHUTDOWN_TIMEOUT; closing the database under it', { timeout_s: config.SHUTDOWN_TIMEOUT });
         }
+        await listener?.close();
         await database.close();
         log.info('stopped');
       })());
     return { url, port, deps, app, shutdown };
   } catch (err) {
+    await listener?.close();
     await database.close().catch(() => {});
     throw err;
   }

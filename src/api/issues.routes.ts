@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import type { AppDeps, AppEnv } from '../app-deps.ts';
 import { DEFAULT_RULES, rulesFromConfig, type RulesConfig } from '../engine/rules.config.ts';
 import { problems } from '../http/problem.ts';
@@ -10,6 +10,7 @@ import { issueDetail, issuesByObject, listIssues, type PatternThresholds } from 
 
 export function issuesRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
+  const reads = deps.reads ?? deps.db;
 
   // The rules file is the engine's; read once, on the first detail, and only for pattern thresholds.
   let thresholds: PatternThresholds | null = null;
@@ -26,20 +27,30 @@ export function issuesRoutes(deps: AppDeps) {
     return thresholds;
   };
 
-  app.get('/issues', validate('query', IssuesQuery), async (c) => {
-    const body: IssueList = await listIssues(deps.db, c.req.valid('query'));
-    return c.json(body);
-  });
+  // The panel polls these with the same few query strings; between two
+  // changes of the incidents table the answer is the same.
+  const cachedJson = async (c: Context<AppEnv>, read: () => Promise<IssueList | ByObjectList>) => {
+    const cache = deps.listCache;
+    if (!cache) return c.json(await read());
+    const url = c.req.url;
+    const q = url.indexOf('?');
+    const key = q < 0 ? c.req.path : c.req.path + url.slice(q);
+    const hit = cache.get(key);
+    if (hit !== undefined) return c.body(hit, 200, { 'Content-Type': 'application/json', 'X-Cache': 'hit' });
+    const generation = cache.begin();
+    const body = JSON.stringify(await read());
+    cache.put(key, body, generation);
+    return c.body(body, 200, { 'Content-Type': 'application/json', 'X-Cache': 'miss' });
+  };
+
+  app.get('/issues', validate('query', IssuesQuery), (c) => cachedJson(c, () => listIssues(reads, c.req.valid('query'))));
 
   // Before /issues/:id, which would otherwise take "by-object" for an id.
-  app.get('/issues/by-object', validate('query', ByObjectQuery), async (c) => {
-    const body: ByObjectList = await issuesByObject(deps.db, c.req.valid('query'));
-    return c.json(body);
-  });
+  app.get('/issues/by-object', validate('query', ByObjectQuery), (c) => cachedJson(c, () => issuesByObject(reads, c.req.valid('query'))));
 
   app.get('/issues/:id', validate('param', IssueIdParam), validate('query', NoQuery), async (c) => {
     const { id } = c.req.valid('param');
-    const body: IssueDetail | null = await issueDetail(deps.db, id, { now: deps.now(), thresholds: patternThresholds() });
+    const body: IssueDetail | null = await issueDetail(reads, id, { now: deps.now(), thresholds: patternThresholds() });
     if (!body) throw problems.notFound(`no incident with id ${JSON.stringify(id)}`);
     return c.json(body);
   });

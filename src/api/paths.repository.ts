@@ -149,6 +149,13 @@ export interface WindowStats {
  * thresholds) of the judged routes are spread — counts, runs of consecutive
  * bad windows per route (gaps and islands), the longest run.
  */
+// Parameterless, so plain text: compiled fragments cost CPU on every request.
+const HOP_LIST_JSON = sql.raw(
+  `json_build_object('src', src, 'dst', dst, 'hops', route, 'windows', windows, ` +
+    `'first_seen', to_char(first_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), ` +
+    `'last_seen', to_char(last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`,
+);
+
 export async function routeEvidence(
   db: Executor,
   routes: Array<RouteRef & { judged: boolean }>,
@@ -178,11 +185,7 @@ export async function routeEvidence(
       GROUP BY src, dst, bad, grp
     )
     SELECT
-      (SELECT coalesce(json_agg(json_build_object(
-                'src', src, 'dst', dst, 'hops', route, 'windows', windows,
-                'first_seen', ${iso(sql.ref('first_seen'))}, 'last_seen', ${iso(sql.ref('last_seen'))})
-              ORDER BY src, dst, windows DESC, last_seen DESC), '[]')
-         FROM hl) AS hop_lists,
+      (SELECT coalesce(json_agg(${HOP_LIST_JSON} ORDER BY src, dst, windows DESC, last_seen DESC), '[]') FROM hl) AS hop_lists,
       (SELECT json_build_object(
                 'windows', coalesce(sum(len), 0)::int,
                 'bad_windows', coalesce(sum(len) FILTER (WHERE bad), 0)::int,

@@ -7,10 +7,11 @@ import { pathSeries, resolveRange } from './paths.service.ts';
 
 export function pathsRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
+  const reads = deps.reads ?? deps.db;
 
   app.get('/paths/:src/:dst/series', validate('param', SeriesParams), validate('query', SeriesQuery), async (c) => {
     const range = resolveRange(c.req.valid('query'), deps.now());
-    const body: PathSeries = await pathSeries(deps.db, deps.dbInfo.mode, c.req.valid('param'), range);
+    const body: PathSeries = await pathSeries(reads, deps.dbInfo.mode, c.req.valid('param'), range);
     return c.json(body);
   });
 

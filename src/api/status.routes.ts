@@ -10,14 +10,15 @@ import { summary } from './summary.service.ts';
 
 export function statusRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
+  const reads = deps.reads ?? deps.db;
 
   app.get('/summary', validate('query', NoQuery), async (c) => {
-    const body: Summary = await summary(deps.db, { now: deps.now(), status: deps.status });
+    const body: Summary = await summary(reads, { now: deps.now(), status: deps.status });
     return c.json(body);
   });
 
   app.get('/registry', validate('query', RegistryQuery), async (c) => {
-    const body: Registry = await registry(deps.db, c.req.valid('query'), {
+    const body: Registry = await registry(reads, c.req.valid('query'), {
       now: deps.now(),
       silentAfterS: deps.config.REGISTRY_SILENT_AFTER,
     });

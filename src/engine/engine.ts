@@ -1,4 +1,5 @@
 import type { Executor } from '../db/database.ts';
+import { notifyIncidentsChanged } from '../db/incident-changes.ts';
 import type { IncidentKind } from '../incidents/incident.schema.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { correlate } from './correlate.ts';
@@ -141,6 +142,7 @@ export async function runTick(db: Executor, now: Date, rules: RulesConfig, opts:
     events.push(...t.events);
   }
   await insertEvents(db, events);
+  if (changed.length) await notifyIncidentsChanged(db);
 
   const nextClosed = new Map(lastClosed);
   for (const t of tracked) {

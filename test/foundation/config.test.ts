@@ -20,7 +20,7 @@ describe('config', () => {
     expect(c.PORT).toBe(8080);
     expect(c.DATA_DIR).toBe('./data');
     expect(c.EMBEDDED_PG_PORT).toBe(54329);
-    expect(c.DATABASE_POOL_SIZE).toBe(10);
+    expect(c.DATABASE_POOL_SIZE).toBe(4);
     expect(c.DATABASE_STARTUP_TIMEOUT).toBe(60);
     expect(c.SHUTDOWN_TIMEOUT).toBe(10);
     expect(c.LOG_LEVEL).toBe('info');

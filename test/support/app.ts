@@ -2,6 +2,7 @@ import type { Hono } from 'hono';
 import { createApp } from '../../src/app.ts';
 import type { AppDeps, AppEnv } from '../../src/app-deps.ts';
 import { configFrom, type Config } from '../../src/config.ts';
+import { createPreparedDatabase } from '../../src/db/database.ts';
 import { silentLogger, type Logger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { StatusRegistry } from '../../src/status.ts';
@@ -31,7 +32,7 @@ export function testApp(
     version: 'test',
     now: () => new Date(now),
     embedded: false,
-    ...(tdb.pool ? { pool: tdb.pool } : {}),
+    ...(tdb.pool ? { pool: tdb.pool, reads: createPreparedDatabase(tdb.pool) } : {}),
   };
   const app = createApp(deps);
   const json = async (path: string, init?: RequestInit) => {

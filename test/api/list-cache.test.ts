@@ -1,0 +1,136 @@
+// /issues answers are kept between two incident changes: every change (an
+// engine tick that writes, retention) is announced with NOTIFY in its own
+// transaction, and a collector that cannot hear the announcements reads every time.
+import { afterEach, beforeEach, expect, test } from 'bun:test';
+import { IncidentListCache } from '../../src/api/list-cache.ts';
+import { listenForIncidentChanges, notifyIncidentsChanged, type IncidentChangeListener } from '../../src/db/incident-changes.ts';
+import { runTick } from '../../src/engine/engine.ts';
+import { DEFAULT_RULES } from '../../src/engine/rules.config.ts';
+import { silentLogger } from '../../src/log.ts';
+import { testApp } from '../support/app.ts';
+import { describeEachMode } from '../support/databases.ts';
+import { insertIncident } from '../support/incident-fixtures.ts';
+import { background, every, ingest, min, overlay, probe } from '../engine/support/mesh.ts';
+
+async function until(cond: () => boolean | Promise<boolean>, ms = 5_000) {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await Bun.sleep(20);
+  }
+}
+
+describeEachMode(
+  'cached /issues',
+  (get) => {
+    let cache: IncidentListCache;
+    let listener: IncidentChangeListener;
+    let listening = false;
+    beforeEach(async () => {
+      await get().truncate();
+      cache = new IncidentListCache();
+      listening = false;
+      listener = listenForIncidentChanges({
+        url: get().url!,
+        log: silentLogger,
+        retryMs: 50,
+        onChange: () => cache.invalidate(),
+        onState: (on) => {
+          listening = on;
+          cache.setListening(on);
+        },
+      });
+      await until(() => listening);
+    });
+    afterEach(async () => {
+      await listener.close();
+    });
+
+    const app = () => {
+      const t = testApp(get(), { now: '2026-03-02T12:00:00Z' });
+      t.deps.listCache = cache;
+      return t;
+    };
+
+    test('a repeated request is answered from the cache until a change is announced', async () => {
+      const t = app();
+      await insertIncident(get().db, { id: 'inc_a', started_at: '2026-03-02T10:00:00Z' });
+      const first = await t.json('/issues');
+      expect(first.res.headers.get('x-cache')).toBe('miss');
+      const second = await t.json('/issues');
+      expect(second.res.headers.get('x-cache')).toBe('hit');
+      expect(second.body).toEqual(first.body);
+      // Another query string is another entry.
+      expect((await t.json('/issues?status=all')).res.headers.get('x-cache')).toBe('miss');
+
+      // A write without an announcement is not seen (only the engine and retention write incidents)…
+      await insertIncident(get().db, { id: 'inc_b', started_at: '2026-03-02T11:00:00Z' });
+      expect((await t.json('/issues')).body.items.map((i: any) => i.id)).toEqual(['inc_a']);
+      // …the announcement drops the cache.
+      await notifyIncidentsChanged(get().db);
+      await until(async () => (await t.json('/issues')).body.items.length === 2);
+      const after = await t.json('/issues');
+      expect(after.body.items.map((i: any) => i.id)).toEqual(['inc_b', 'inc_a']);
+      expect(after.res.headers.get('x-cache')).toBe('hit');
+    });
+
+    test('an engine tick that changes incidents announces it at commit, and only then', async () => {
+      const t = app();
+      const { db } = get();
+      expect((await t.json('/issues')).body.items).toEqual([]);
+      expect((await t.json('/issues')).res.headers.get('x-cache')).toBe('hit');
+      const msgs = overlay(background([['N1', 'N2'], ['N2', 'N1']], 0, 8), [...every(4, 8)].flatMap((tm) => probe('N2', 'N1', tm, { jitter: 45 })));
+      await ingest(db, msgs, min(8));
+      // Rolled back: nothing changed, nothing announced.
+      await db
+        .transaction()
+        .execute(async (trx) => {
+          await runTick(trx, min(8), DEFAULT_RULES);
+          throw new Error('roll back');
+        })
+        .catch(() => {});
+      await Bun.sleep(200);
+      expect((await t.json('/issues')).res.headers.get('x-cache')).toBe('hit');
+      const r = await db.transaction().execute((trx) => runTick(trx, min(8), DEFAULT_RULES));
+      expect(r.opened).toHaveLength(1);
+      await until(async () => (await t.json('/issues')).body.items.length === 1);
+    });
+
+    test('while the announcements cannot be heard, every request reads', async () => {
+      const t = app();
+      await listener.close();
+      expect(listening).toBe(false);
+      await insertIncident(get().db, { id: 'inc_a', started_at: '2026-03-02T10:00:00Z' });
+      expect((await t.json('/issues')).res.headers.get('x-cache')).toBe('miss');
+      expect((await t.json('/issues')).res.headers.get('x-cache')).toBe('miss');
+      await insertIncident(get().db, { id: 'inc_b', started_at: '2026-03-02T11:00:00Z' });
+      expect((await t.json('/issues')).body.items).toHaveLength(2);
+    });
+
+    test('a lost listening connection turns the cache off until it is back', async () => {
+      const t = app();
+      await insertIncident(get().db, { id: 'inc_a', started_at: '2026-03-02T10:00:00Z' });
+      await t.json('/issues');
+      expect((await t.json('/issues')).res.headers.get('x-cache')).toBe('hit');
+      await get().pool!.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'meshmon-listen' AND datname = current_database()`);
+      await until(() => !listening);
+      await insertIncident(get().db, { id: 'inc_b', started_at: '2026-03-02T11:00:00Z' });
+      expect((await t.json('/issues')).body.items).toHaveLength(2);
+      await until(() => listening);
+      expect((await t.json('/issues')).res.headers.get('x-cache')).toBe('miss');
+      expect((await t.json('/issues')).res.headers.get('x-cache')).toBe('hit');
+    });
+  },
+  ['apache', 'none'],
+);
+
+test('a read that started before a change does not fill the cache', () => {
+  const c = new IncidentListCache();
+  c.setListening(true);
+  const g = c.begin();
+  c.invalidate();
+  c.put('/issues', '{}', g);
+  expect(c.get('/issues')).toBeUndefined();
+  c.put('/issues', '{}', c.begin());
+  expect(c.get('/issues')).toBe('{}');
+});
