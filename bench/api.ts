@@ -9,6 +9,8 @@
 // sending its requests one after another. Figures only; nothing is asserted.
 // Results: docs/bench/api.md.
 import os from 'node:os';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Insertable } from 'kysely';
 import { sql } from 'kysely';
@@ -39,6 +41,8 @@ const PROBE_HOURS = Number(values['probe-hours']);
 const MODE = values.mode as 'apache' | 'none';
 const HOUR = 3_600_000;
 const WARMUP_PER_CLIENT = 25;
+/** The collector's log goes to a file, as under a service manager: draining a pipe here would compete with the load. */
+const LOG_FILE = path.join(os.tmpdir(), `meshmon-bench-api-${process.pid}.log`);
 const DAY = 24 * HOUR;
 
 // Deterministic: the same figures come from the same data.
@@ -346,7 +350,7 @@ async function main() {
       RETENTION_RAW_DAYS: '400',
       ...(values['pool-size'] ? { DATABASE_POOL_SIZE: values['pool-size'] } : {}),
       ...(values['no-cache'] ? { API_CACHE: 'false' } : {}),
-    });
+    }, undefined, { logFile: LOG_FILE });
     await collector.waitForHealth();
     console.log(`collector: ${collector.url} (pid ${collector.proc.pid}), list cache ${values["no-cache"] ? "off" : "on"}, ${CLIENTS} clients, ${REQUESTS} requests per endpoint after ${WARMUP_PER_CLIENT} warm-up requests per client\n`);
 
@@ -377,6 +381,7 @@ async function main() {
     console.log(`\nload average after: ${os.loadavg().map((x) => x.toFixed(2)).join(' / ')}`);
   } finally {
     if (collector) await collector.stop();
+    await rm(LOG_FILE, { force: true });
     await db.destroy().catch(() => {});
     if (values.keep) console.log(`kept database ${scratch.name}`);
     else await scratch.drop();

@@ -105,28 +105,134 @@ export interface EventRow {
   detail: Record<string, unknown>;
 }
 
-export type IncidentDetailRow = Selectable<Incidents> & {
+export interface HopListRow {
+  src: string;
+  dst: string;
+  hops: string[];
+  windows: number;
+  first_seen: string;
+  last_seen: string;
+}
+
+export interface WindowStats {
+  windows: number;
+  bad_windows: number;
+  bursts: number;
+  longest_bad_run: number;
+}
+
+export type IncidentDrawerRow = Selectable<Incidents> & {
   /** Oldest first. */
   events: EventRow[];
   /** Newest first, at most the limit asked for. */
   children_list: IncidentListRow[];
   children_count: number;
+  /** The routes analysed, in order: the scope's own route first, then the engine's lists; at most routesLimit. */
+  refs: Array<{ src: string; dst: string }>;
+  /** Distinct well-formed routes before the limit. */
+  routes_total: number;
+  /** The span analysed, as ISO text. */
+  analysed_from: string;
+  analysed_to: string;
+  /** The incident's own thresholds where the engine recorded them, else the ones passed in. */
+  thresholds: { jitter_ms: number; loss_pct: number };
+  /** Distinct hop lists per route over the span (most used first). */
+  hop_lists: HopListRow[];
+  /** How the bad windows of the judged routes are spread over the span. */
+  stats: WindowStats;
 };
 
+const HOP_LIST_JSON = sql.raw(
+  `json_build_object('src', src, 'dst', dst, 'hops', route, 'windows', windows, 'first_seen', ${iso('first_seen')}, 'last_seen', ${iso('last_seen')})`,
+);
+
 /**
- * The incident with its timeline and children, in one round trip: a drawer
- * opens often, and on a Pi every query's syscalls and parsing count.
+ * Everything the details drawer shows, in one statement: a drawer opens
+ * often, and each statement's round trip and executor start-up counted for a
+ * third of its cost. The incident with its timeline and children; the routes
+ * it affects (its own route first, then the ones the engine recorded,
+ * deduplicated); over its last `spanMs` (up to now when open) their distinct
+ * hop lists, and how the bad windows — jitter or loss over the thresholds —
+ * of the judged routes are spread: counts, runs of consecutive bad windows per
+ * route (gaps and islands), the longest run. A route incident is judged on its
+ * own route, a link or node incident on every route it affects.
  */
-export async function findIncidentDetail(db: Executor, id: string, childrenLimit: number): Promise<IncidentDetailRow | undefined> {
-  const { rows } = await sql<IncidentDetailRow>`
+export async function findIncidentDrawer(
+  db: Executor,
+  id: string,
+  p: { now: Date; childrenLimit: number; routesLimit: number; spanMs: number; thresholds: { jitter_ms: number; loss_pct: number } },
+): Promise<IncidentDrawerRow | undefined> {
+  const { rows } = await sql<IncidentDrawerRow>`
+    WITH i AS (SELECT * FROM incidents WHERE id = ${id}),
+    win AS (
+      SELECT t_to, least(t_to, greatest(started_at, t_to - ${p.spanMs} * interval '1 millisecond')) AS t_from
+      FROM (SELECT coalesce(ended_at, ${p.now}::timestamptz) AS t_to, started_at FROM i) x
+    ),
+    thr AS (
+      SELECT coalesce(CASE WHEN jsonb_typeof(evidence #> '{thresholds,jitter_ms}') = 'number' THEN (evidence #>> '{thresholds,jitter_ms}')::float8 END, ${p.thresholds.jitter_ms}::float8) AS jitter_ms,
+             coalesce(CASE WHEN jsonb_typeof(evidence #> '{thresholds,loss_pct}') = 'number' THEN (evidence #>> '{thresholds,loss_pct}')::float8 END, ${p.thresholds.loss_pct}::float8) AS loss_pct
+      FROM i
+    ),
+    keys AS (
+      SELECT k, min(o) AS o FROM (
+        SELECT (scope ->> 'src') || '>' || (scope ->> 'dst') AS k, 0::bigint AS o FROM i WHERE scope ->> 'type' = 'route'
+        UNION ALL
+        SELECT r, n FROM i, unnest(i.routes) WITH ORDINALITY AS u(r, n)
+        UNION ALL
+        SELECT e #>> '{}', 1000000 + n
+        FROM i, jsonb_array_elements(CASE WHEN jsonb_typeof(i.impact -> 'routes') = 'array' THEN i.impact -> 'routes' ELSE '[]'::jsonb END) WITH ORDINALITY AS x(e, n)
+        WHERE jsonb_typeof(e) = 'string'
+      ) a
+      WHERE strpos(k, '>') > 1 AND strpos(k, '>') < length(k)
+      GROUP BY k
+    ),
+    refs AS (
+      SELECT split_part(k, '>', 1) AS src, substr(k, strpos(k, '>') + 1) AS dst, rank,
+             rank = 1 OR (SELECT scope ->> 'type' FROM i) IS DISTINCT FROM 'route' AS judged
+      FROM (SELECT k, row_number() OVER (ORDER BY o) AS rank FROM keys) r
+      WHERE rank <= ${p.routesLimit}
+    ),
+    w AS (
+      SELECT pp.src, pp.dst, pp.time, pp.route, r.judged,
+             (coalesce(pp.jitter_ms, 0) > thr.jitter_ms OR coalesce(pp.loss_pct, 0) > thr.loss_pct) AS bad
+      FROM refs r CROSS JOIN thr
+      JOIN path_probe pp ON pp.src = r.src AND pp.dst = r.dst
+        AND pp.time >= (SELECT t_from FROM win) AND pp.time <= (SELECT t_to FROM win)
+    ),
+    hl AS (
+      SELECT src, dst, route, count(*)::int AS windows, min(time) AS first_seen, max(time) AS last_seen
+      FROM w WHERE cardinality(route) > 0
+      GROUP BY src, dst, route
+    ),
+    runs AS (
+      SELECT bad, count(*) AS len
+      FROM (
+        SELECT src, dst, bad,
+               row_number() OVER (PARTITION BY src, dst ORDER BY time)
+             - row_number() OVER (PARTITION BY src, dst, bad ORDER BY time) AS grp
+        FROM w WHERE judged
+      ) g
+      GROUP BY src, dst, bad, grp
+    )
     SELECT i.*,
            (SELECT coalesce(json_agg(${EVENT_JSON} ORDER BY e.at, e.id), '[]')
               FROM incident_events e WHERE e.incident_id = i.id) AS events,
            (SELECT coalesce(json_agg(k ORDER BY k.cursor_ts DESC, k.id DESC), '[]')
               FROM (SELECT ${CHILD_COLUMNS} FROM incidents k WHERE k.parent_id = i.id
-                    ORDER BY k.started_at DESC, k.id DESC LIMIT ${childrenLimit}) k) AS children_list,
-           (SELECT count(*) FROM incidents c WHERE c.parent_id = i.id)::int AS children_count
-    FROM incidents i
-    WHERE i.id = ${id}`.execute(db);
+                    ORDER BY k.started_at DESC, k.id DESC LIMIT ${p.childrenLimit}) k) AS children_list,
+           (SELECT count(*) FROM incidents c WHERE c.parent_id = i.id)::int AS children_count,
+           (SELECT coalesce(json_agg(json_build_object('src', src, 'dst', dst) ORDER BY rank), '[]') FROM refs) AS refs,
+           (SELECT count(*)::int FROM keys) AS routes_total,
+           (SELECT ${sql.raw(iso('t_from'))} FROM win) AS analysed_from,
+           (SELECT ${sql.raw(iso('t_to'))} FROM win) AS analysed_to,
+           (SELECT json_build_object('jitter_ms', jitter_ms, 'loss_pct', loss_pct) FROM thr) AS thresholds,
+           (SELECT coalesce(json_agg(${HOP_LIST_JSON} ORDER BY src, dst, windows DESC, last_seen DESC), '[]') FROM hl) AS hop_lists,
+           (SELECT json_build_object(
+                     'windows', coalesce(sum(len), 0)::int,
+                     'bad_windows', coalesce(sum(len) FILTER (WHERE bad), 0)::int,
+                     'bursts', count(*) FILTER (WHERE bad),
+                     'longest_bad_run', coalesce(max(len) FILTER (WHERE bad), 0))
+              FROM runs) AS stats
+    FROM i`.execute(db);
   return rows[0];
 }

@@ -1,8 +1,8 @@
 import type { Executor } from '../db/database.ts';
-import { toIncident, type IncidentRow } from '../incidents/incident.mapper.ts';
+import { toIncident } from '../incidents/incident.mapper.ts';
 import type { Incident } from '../incidents/incident.schema.ts';
 import { encodeCursor } from './cursor.ts';
-import { findIncidentDetail, listIncidents, type IncidentFilter, type IncidentListRow } from './issues.repository.ts';
+import { findIncidentDrawer, listIncidents, type IncidentFilter, type IncidentListRow } from './issues.repository.ts';
 import type {
   AffectedRoute,
   ByObjectList,
@@ -13,7 +13,6 @@ import type {
   IssuesQuery,
   Pattern,
 } from './issues.schema.ts';
-import { routeEvidence, type RouteRef } from './paths.repository.ts';
 
 /** Routes listed (with hop lists) in a detail; a bottleneck can touch many more. */
 export const DETAIL_ROUTES_LIMIT = 50;
@@ -104,32 +103,6 @@ export async function issuesByObject(db: Executor, q: ByObjectQuery): Promise<By
   return { ...list, object };
 }
 
-function parseRouteKey(key: string): RouteRef | null {
-  const i = key.indexOf('>');
-  return i > 0 && i < key.length - 1 ? { src: key.slice(0, i), dst: key.slice(i + 1) } : null;
-}
-
-/** The scope's own route first, then the routes the engine recorded, deduplicated. */
-function affectedRouteRefs(row: IncidentRow): { refs: RouteRef[]; total: number } {
-  const keys: string[] = [];
-  const scope = row.scope as Incident['scope'];
-  if (scope?.type === 'route') keys.push(`${scope.src}>${scope.dst}`);
-  keys.push(...(row.routes ?? []));
-  const impactRoutes = (row.impact as { routes?: unknown })?.routes;
-  if (Array.isArray(impactRoutes)) keys.push(...impactRoutes.filter((r): r is string => typeof r === 'string'));
-  const unique = [...new Set(keys)];
-  const refs = unique.map(parseRouteKey).filter((r): r is RouteRef => r !== null);
-  return { refs: refs.slice(0, DETAIL_ROUTES_LIMIT), total: refs.length };
-}
-
-const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-
-/** The incident's own thresholds when the engine recorded them, else the configured rules'. */
-function thresholdsFor(evidence: Record<string, unknown>, dflt: PatternThresholds): PatternThresholds {
-  const t = (evidence.thresholds ?? {}) as Record<string, unknown>;
-  return { jitter_ms: num(t.jitter_ms) ?? dflt.jitter_ms, loss_pct: num(t.loss_pct) ?? dflt.loss_pct };
-}
-
 function engineVerdict(evidence: Record<string, unknown>): 'burst' | 'steady' | null {
   const p = evidence.pattern;
   const v = typeof p === 'string' ? p : (p as { type?: unknown } | null | undefined)?.type;
@@ -141,25 +114,15 @@ export async function issueDetail(
   id: string,
   opts: { now: Date; thresholds: PatternThresholds },
 ): Promise<IssueDetail | null> {
-  const row = await findIncidentDetail(db, id, DETAIL_CHILDREN_LIMIT);
+  const row = await findIncidentDrawer(db, id, {
+    now: opts.now,
+    childrenLimit: DETAIL_CHILDREN_LIMIT,
+    routesLimit: DETAIL_ROUTES_LIMIT,
+    spanMs: ANALYSIS_SPAN_MS,
+    thresholds: opts.thresholds,
+  });
   if (!row) return null;
-
-  const to = row.ended_at ? new Date(row.ended_at) : opts.now;
-  const started = new Date(row.started_at);
-  const from = new Date(Math.min(to.getTime(), Math.max(started.getTime(), to.getTime() - ANALYSIS_SPAN_MS)));
-  const { refs, total } = affectedRouteRefs(row);
-  const evidence = (row.evidence ?? {}) as Record<string, unknown>;
-  const thresholds = thresholdsFor(evidence, opts.thresholds);
-  // A route incident is judged on its own route; a link or node incident on every route it affected.
-  const scope = row.scope as Incident['scope'];
-  const judgeAll = scope?.type !== 'route';
-  const { hop_lists: lists, stats } = await routeEvidence(
-    db,
-    refs.map((r, i) => ({ ...r, judged: judgeAll || i === 0 })),
-    from,
-    to,
-    thresholds,
-  );
+  const { events, children_list, children_count, refs, routes_total, analysed_from, analysed_to, thresholds, hop_lists: lists, stats, ...incidentRow } = row;
 
   const routes: AffectedRoute[] = refs.map((r) => {
     const mine = lists.filter((l) => l.src === r.src && l.dst === r.dst);
@@ -174,7 +137,7 @@ export async function issueDetail(
     };
   });
 
-  const verdict = engineVerdict(evidence);
+  const verdict = engineVerdict((row.evidence ?? {}) as Record<string, unknown>);
   const measured: Pattern['type'] = stats.bad_windows === 0 ? 'unknown' : stats.bad_windows * 2 >= stats.windows ? 'steady' : 'burst';
   const pattern: Pattern = {
     type: verdict ?? measured,
@@ -187,7 +150,6 @@ export async function issueDetail(
     thresholds,
   };
 
-  const { events, children_list, children_count, ...incidentRow } = row;
   const incident = { ...toIncident(incidentRow), impact: withImpactLists(row.impact) };
   return {
     ...incident,
@@ -196,8 +158,8 @@ export async function issueDetail(
     children: children_list.map(toListItem),
     timeline: events.map((e) => ({ at: e.at, event: e.event, detail: e.detail ?? {} })),
     routes,
-    routes_truncated: total > refs.length,
-    analysed: { from: from.toISOString(), to: to.toISOString() },
+    routes_truncated: routes_total > refs.length,
+    analysed: { from: analysed_from, to: analysed_to },
     pattern,
     playbook: { cause: incident.cause, next_steps: incident.next_steps },
   };

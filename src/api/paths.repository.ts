@@ -3,8 +3,9 @@ import type { Executor } from '../db/database.ts';
 import type { DatabaseMode } from '../db/mode.ts';
 
 // Reads of path_probe for the API: the bucketed series of one route with its
-// route changes, and an incident's hop lists and window statistics. Every
-// query is bounded by (src, dst) and a time range, so it walks path_probe_key.
+// route changes (an incident's hop lists and window statistics are part of
+// the drawer's statement, in issues.repository.ts). Every query is bounded by
+// (src, dst) and a time range, so it walks path_probe_key.
 //
 // Each request is one round trip whose result PostgreSQL already shapes as
 // JSON (times as ISO text, numbers rounded): on a Pi the driver's per-value
@@ -124,73 +125,5 @@ export async function routeSeries(
       (SELECT coalesce(json_agg(json_build_object('at', ${iso(sql.ref('l.at'))}, 'from', l.prev, 'to', l.route) ORDER BY l.at), '[]')
          FROM (SELECT * FROM ch ORDER BY at DESC LIMIT ${changesListed}) l) AS route_changes,
       (SELECT count(*)::int FROM ch) AS route_changes_total`.execute(db);
-  return rows[0]!;
-}
-
-export interface HopListRow {
-  src: string;
-  dst: string;
-  hops: string[];
-  windows: number;
-  first_seen: string;
-  last_seen: string;
-}
-
-export interface WindowStats {
-  windows: number;
-  bad_windows: number;
-  bursts: number;
-  longest_bad_run: number;
-}
-
-/**
- * For an incident's drawer, over [from, to]: the distinct hop lists of each
- * route (most used first), and how the bad windows (jitter or loss over the
- * thresholds) of the judged routes are spread — counts, runs of consecutive
- * bad windows per route (gaps and islands), the longest run.
- */
-// Parameterless, so plain text: compiled fragments cost CPU on every request.
-const HOP_LIST_JSON = sql.raw(
-  `json_build_object('src', src, 'dst', dst, 'hops', route, 'windows', windows, ` +
-    `'first_seen', to_char(first_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), ` +
-    `'last_seen', to_char(last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`,
-);
-
-export async function routeEvidence(
-  db: Executor,
-  routes: Array<RouteRef & { judged: boolean }>,
-  from: Date,
-  to: Date,
-  thresholds: { jitter_ms: number; loss_pct: number },
-): Promise<{ hop_lists: HopListRow[]; stats: WindowStats }> {
-  if (!routes.length) return { hop_lists: [], stats: { windows: 0, bad_windows: 0, bursts: 0, longest_bad_run: 0 } };
-  const { rows } = await sql<{ hop_lists: HopListRow[]; stats: WindowStats }>`
-    WITH w AS (
-      SELECT p.src, p.dst, p.time, p.route, r.judged,
-             (coalesce(p.jitter_ms, 0) > ${thresholds.jitter_ms} OR coalesce(p.loss_pct, 0) > ${thresholds.loss_pct}) AS bad
-      FROM unnest(${routes.map((r) => r.src)}::text[], ${routes.map((r) => r.dst)}::text[], ${routes.map((r) => r.judged)}::bool[]) AS r(src, dst, judged)
-      JOIN path_probe p ON p.src = r.src AND p.dst = r.dst AND p.time >= ${from} AND p.time <= ${to}
-    ), hl AS (
-      SELECT src, dst, route, count(*)::int AS windows, min(time) AS first_seen, max(time) AS last_seen
-      FROM w WHERE cardinality(route) > 0
-      GROUP BY src, dst, route
-    ), runs AS (
-      SELECT bad, count(*) AS len
-      FROM (
-        SELECT src, dst, bad,
-               row_number() OVER (PARTITION BY src, dst ORDER BY time)
-             - row_number() OVER (PARTITION BY src, dst, bad ORDER BY time) AS grp
-        FROM w WHERE judged
-      ) g
-      GROUP BY src, dst, bad, grp
-    )
-    SELECT
-      (SELECT coalesce(json_agg(${HOP_LIST_JSON} ORDER BY src, dst, windows DESC, last_seen DESC), '[]') FROM hl) AS hop_lists,
-      (SELECT json_build_object(
-                'windows', coalesce(sum(len), 0)::int,
-                'bad_windows', coalesce(sum(len) FILTER (WHERE bad), 0)::int,
-                'bursts', count(*) FILTER (WHERE bad),
-                'longest_bad_run', coalesce(max(len) FILTER (WHERE bad), 0))
-         FROM runs) AS stats`.execute(db);
   return rows[0]!;
 }

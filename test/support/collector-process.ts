@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { findFreePort } from './free-port.ts';
 
@@ -20,34 +21,43 @@ export interface CollectorProcess {
  * Starts a collector as its own process, the way a user does: `bin/meshmon
  * serve` (or any argv) with the given environment and a free PORT.
  */
-export async function spawnCollector(env: Record<string, string>, argv: string[] = [MESHMON_BIN, 'serve']): Promise<CollectorProcess> {
+export async function spawnCollector(
+  env: Record<string, string>,
+  argv: string[] = [MESHMON_BIN, 'serve'],
+  opts: { logFile?: string } = {},
+): Promise<CollectorProcess> {
   const port = env.PORT ? Number(env.PORT) : await findFreePort();
+  // A bench sends its collector's log to a file, as a service manager would,
+  // so that reading it does not compete with the load it measures.
+  const sink = opts.logFile ? Bun.file(opts.logFile) : null;
   const proc = Bun.spawn(argv, {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', TZ: 'UTC', HOST: '127.0.0.1', PORT: String(port), ...env },
     stdin: 'ignore',
-    stdout: 'pipe',
-    stderr: 'pipe',
-  });
+    stdout: sink ?? 'pipe',
+    stderr: sink ?? 'pipe',
+  }) as Bun.Subprocess<'ignore', 'pipe', 'pipe'>;
   let out = '';
-  const drain = async (s: ReadableStream<Uint8Array>) => {
+  const drain = async (s: ReadableStream<Uint8Array> | number | undefined) => {
+    if (!(s instanceof ReadableStream)) return;
     const dec = new TextDecoder();
     for await (const chunk of s) out += dec.decode(chunk, { stream: true });
   };
   const drained = Promise.all([drain(proc.stdout), drain(proc.stderr)]);
+  const output = () => (opts.logFile ? readFileSync(opts.logFile, 'utf8') : out);
   const url = `http://127.0.0.1:${port}`;
   return {
     proc,
     port,
     url,
-    output: () => out,
+    output,
     async waitForHealth(status = 200, ms = 60_000) {
       const deadline = Date.now() + ms;
       let last = 'no answer';
       while (Date.now() < deadline) {
         if (proc.exitCode !== null) {
           await drained;
-          throw new Error(`collector exited with ${proc.exitCode} before /healthz answered ${status}; output:\n${out}`);
+          throw new Error(`collector exited with ${proc.exitCode} before /healthz answered ${status}; output:\n${output()}`);
         }
         try {
           const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(3_000) });
@@ -59,7 +69,7 @@ export async function spawnCollector(env: Record<string, string>, argv: string[]
         }
         await Bun.sleep(100);
       }
-      throw new Error(`/healthz did not answer ${status} within ${ms} ms (last: ${last}); output:\n${out}`);
+      throw new Error(`/healthz did not answer ${status} within ${ms} ms (last: ${last}); output:\n${output()}`);
     },
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null) proc.kill(signal);
