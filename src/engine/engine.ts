@@ -4,7 +4,7 @@ import type { IncidentKind } from '../incidents/incident.schema.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { correlate } from './correlate.ts';
 import { insertEvents, insertIncident, lastCloses, loadLiveIncidents, rollbackToRulesSavepoint, setRulesSavepoint, updateIncident } from './incidents.repository.ts';
-import { fromRow, signature, step, toRow, type Tracked } from './lifecycle.ts';
+import { closeKey, fromRow, signature, step, toRow, type Tracked } from './lifecycle.ts';
 import { MINUTE, type Finding, type Rule } from './rule.ts';
 import type { RulesConfig } from './rules.config.ts';
 import { agent_silent } from './rules/agent_silent.ts';
@@ -75,7 +75,7 @@ export async function runTick(db: Executor, now: Date, rules: RulesConfig, opts:
     : (await loadLiveIncidents(db, now, horizon)).map(fromRow);
   const lastClosed = carry
     ? new Map([...carry.lastClosed].filter(([, at]) => at > horizon))
-    : new Map((await lastCloses(db, now, horizon)).map((c) => [`${c.kind}|${c.scope_key}`, c.ended_at]));
+    : new Map((await lastCloses(db, now, horizon)).map((c) => [closeKey(c.kind, c.scope_key), c.ended_at]));
 
   const all = new Map<string, Tracked>(live.map((t) => [t.id, t]));
   const earlier = new Map<IncidentKind, Finding[]>();
@@ -147,7 +147,7 @@ export async function runTick(db: Executor, now: Date, rules: RulesConfig, opts:
   const nextClosed = new Map(lastClosed);
   for (const t of tracked) {
     if (t.state.status !== 'closed') continue;
-    const k = `${t.kind}|${t.scopeKey}`;
+    const k = closeKey(t.kind, t.scopeKey);
     const cur = nextClosed.get(k);
     if (!cur || cur < t.state.endedAt) nextClosed.set(k, t.state.endedAt);
   }

@@ -117,6 +117,9 @@ export function signature(t: Tracked): string {
   return JSON.stringify(rest);
 }
 
+/** The key of `StepInput.lastClosed`: one per kind and scope. */
+export const closeKey = (kind: string, scopeKey: string) => `${kind}|${scopeKey}`;
+
 export interface StepInput {
   kind: IncidentKind;
   now: Date;
@@ -124,7 +127,7 @@ export interface StepInput {
   findings: Finding[];
   /** Open incidents (ended_at IS NULL) of this kind. */
   open: Tracked[];
-  /** `${kind}|${scope_key}` → ended_at of the latest closed incident. */
+  /** closeKey(kind, scope_key) → ended_at of the latest closed incident. */
   lastClosed: ReadonlyMap<string, Date>;
   /** Kinds whose silence is the condition itself: never closed for lack of data. */
   exemptFromStale?: boolean;
@@ -149,7 +152,7 @@ export function step(input: StepInput): Tracked[] {
     if (!t) {
       // Triggers up to the last close belong to that incident; a run still
       // going after it (late data) starts a new one just after the close.
-      const prevEnd = lastClosed.get(`${kind}|${key}`);
+      const prevEnd = lastClosed.get(closeKey(kind, key));
       const fresh = f.runs.filter((r) => !prevEnd || r.end > prevEnd);
       if (!fresh.length) continue;
       const start = prevEnd && fresh[0]!.start <= prevEnd ? new Date(prevEnd.getTime() + 1000) : fresh[0]!.start;

@@ -2,7 +2,7 @@
 // traffic ingested like POST /ingest, runTick stepped through fixed instants.
 import { beforeEach, expect, test } from 'bun:test';
 import { sql } from 'kysely';
-import { runTick } from '../../src/engine/engine.ts';
+import { runTick, type Carry } from '../../src/engine/engine.ts';
 import { DEFAULT_RULES } from '../../src/engine/rules.config.ts';
 import { scopeKey } from '../../src/incidents/incident.schema.ts';
 import { describeEachMode } from '../support/databases.ts';
@@ -84,47 +84,44 @@ describeEachMode('engine', (get) => {
     expect((await incidents(db))[0]).toMatchObject({ kind: 'jitter_burst', started_at: min(8 + 2 / 3).toISOString(), detected_at: min(12).toISOString() });
   }, SLOW);
 
-  test('a failing rule records its error and leaves the others running', async () => {
+  /** Two routes' background with a jitter burst on N2>N1, then one tick with `table` renamed away (a rule that reads it fails). */
+  async function tickWithout(table: string, at: Date) {
     const { db } = get();
     const msgs = overlay(background(ROUTES, 0, 8), [...every(4, 8)].flatMap((t) => probe('N2', 'N1', t, { jitter: 45 })));
     await ingest(db, msgs, min(8));
-    await sql`ALTER TABLE crash_report RENAME TO crash_report_away`.execute(db);
+    await sql`ALTER TABLE ${sql.id(table)} RENAME TO ${sql.id(`${table}_away`)}`.execute(db);
     try {
-      // agent_silent reads crash_report for a node quiet for 5 min
-      const r = await db.transaction().execute((trx) => runTick(trx, min(14), DEFAULT_RULES));
-      const silent = r.rules.find((x) => x.rule === 'agent_silent')!;
-      expect(silent.health).toBe('error');
-      expect(silent.error).toContain('crash_report');
-      expect(r.rules.filter((x) => x.rule !== 'agent_silent').every((x) => x.health === 'ok')).toBe(true);
-      expect(r.opened).toHaveLength(1);
+      return await db.transaction().execute((trx) => runTick(trx, at, DEFAULT_RULES));
     } finally {
-      await sql`ALTER TABLE crash_report_away RENAME TO crash_report`.execute(db);
+      await sql`ALTER TABLE ${sql.id(`${table}_away`)} RENAME TO ${sql.id(table)}`.execute(db);
     }
-    expect((await incidents(db)).map((i) => i.kind)).toEqual(['jitter_burst']);
+  }
+
+  test('a failing rule records its error and leaves the others running', async () => {
+    // agent_silent reads crash_report for a node quiet for 5 min
+    const r = await tickWithout('crash_report', min(14));
+    const silent = r.rules.find((x) => x.rule === 'agent_silent')!;
+    expect(silent.health).toBe('error');
+    expect(silent.error).toContain('crash_report');
+    expect(r.rules.filter((x) => x.rule !== 'agent_silent').every((x) => x.health === 'ok')).toBe(true);
+    expect(r.opened).toHaveLength(1);
+    expect((await incidents(get().db)).map((i) => i.kind)).toEqual(['jitter_burst']);
   }, SLOW);
 
   test('a rule failing before others (one savepoint for all) leaves the later rules running and writing', async () => {
-    const { db } = get();
-    const msgs = overlay(background(ROUTES, 0, 8), [...every(4, 8)].flatMap((t) => probe('N2', 'N1', t, { jitter: 45 })));
-    await ingest(db, msgs, min(8));
-    await sql`ALTER TABLE agent_health RENAME TO agent_health_away`.execute(db);
-    try {
-      // node_overload, the first rule, reads agent_health; the route rules do not
-      const r = await db.transaction().execute((trx) => runTick(trx, min(9), DEFAULT_RULES));
-      expect(r.rules.find((x) => x.rule === 'node_overload')).toMatchObject({ health: 'error' });
-      expect(r.rules.filter((x) => ['rf_drop', 'jitter_burst', 'loss_spike', 'route_flap'].includes(x.rule)).every((x) => x.health === 'ok')).toBe(true);
-      expect(r.opened).toHaveLength(1);
-    } finally {
-      await sql`ALTER TABLE agent_health_away RENAME TO agent_health`.execute(db);
-    }
-    expect((await incidents(db)).map((i) => i.kind)).toEqual(['jitter_burst']);
+    // node_overload, the first rule, reads agent_health; the route rules do not
+    const r = await tickWithout('agent_health', min(9));
+    expect(r.rules.find((x) => x.rule === 'node_overload')).toMatchObject({ health: 'error' });
+    expect(r.rules.filter((x) => ['rf_drop', 'jitter_burst', 'loss_spike', 'route_flap'].includes(x.rule)).every((x) => x.health === 'ok')).toBe(true);
+    expect(r.opened).toHaveLength(1);
+    expect((await incidents(get().db)).map((i) => i.kind)).toEqual(['jitter_burst']);
   }, SLOW);
 
   test('a tick handed the previous tick\'s carry writes what a tick reading the database writes', async () => {
     const { db } = get();
     const msgs = overlay(background(ROUTES, 0, 30), [...every(4, 12)].flatMap((t) => probe('N2', 'N1', t, { jitter: 45 })));
     await ingest(db, msgs, min(30));
-    let carry = null as Awaited<ReturnType<typeof runTick>>['carry'] | null;
+    let carry: Carry | null = null;
     for (let m = 8; m <= 30; m++) carry = (await db.transaction().execute((trx) => runTick(trx, min(m), DEFAULT_RULES, { carry }))).carry;
     const carried = await incidents(db);
     expect(carried.map((i) => i.kind)).toEqual(['jitter_burst']);
