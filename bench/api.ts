@@ -1,15 +1,19 @@
 // Read API bench: `./node_modules/.bin/bun bench/api.ts [--incidents 10000]
-// [--requests 2000] [--clients 8] [--probe-hours 72] [--mode apache|none] [--pool-size N] [--no-cache] [--keep]`.
+// [--requests 2000] [--clients 8] [--probe-hours 72] [--mode apache|none] [--pool-size N] [--no-cache]
+// [--only TEXT] [--keep]`.
 //
 // Fills a scratch database on the local PostgreSQL (apache mode by default)
 // with incidents (mixed kinds, 10 % open, roots with children, events) and
 // 40 probed routes with a window every 40 s, starts the collector as its own
 // process (`bin/meshmon serve`, engine off, maintenance crons parked), and
 // measures client-side latency with `--clients` concurrent clients, each
-// sending its requests one after another. Figures only; nothing is asserted.
+// sending its requests one after another, and the CPU time each request cost
+// the collector, PostgreSQL and the load generator itself (from /proc: a
+// figure that carries from one machine to another better than a latency on
+// saturated cores). Figures only; nothing is asserted.
 // Results: docs/bench/api.md.
 import os from 'node:os';
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Insertable } from 'kysely';
@@ -21,6 +25,7 @@ import { linkKey, routeKey, scopeKey, type IncidentKind, type Scope, type Severi
 import { createScratchDatabase } from '../test/support/admin.ts';
 import { spawnCollector } from '../test/support/collector-process.ts';
 import { analyze, fillProbes, insertEventRows, insertIncidentRows, insertNodeRows, rowCounts, saveEngineRun } from './api-fill.repository.ts';
+import { cpuDescription } from './machine.ts';
 
 const { values } = parseArgs({
   options: {
@@ -32,6 +37,7 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     'pool-size': { type: 'string' },
     'no-cache': { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
 });
 const INCIDENTS = Number(values.incidents);
@@ -247,7 +253,39 @@ function quantile(sorted: number[], q: number) {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 }
 
-async function measure(name: string, urlOf: (i: number) => string, base: string, clients: number, requests: number) {
+const CLK_TCK = 100;
+
+/** utime + stime of one process in ms, from /proc (clock ticks of 10 ms). */
+async function processCpuMs(pid: number): Promise<number> {
+  const stat = await Bun.file(`/proc/${pid}/stat`).text().catch(() => '');
+  // Fields after the parenthesised command name, which may hold spaces.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) || 0) + (Number(f[12]) || 0)) * (1000 / CLK_TCK);
+}
+
+/** CPU of every PostgreSQL process (postmaster, backends, background workers) in ms. */
+async function postgresCpuMs(): Promise<number> {
+  let total = 0;
+  for (const name of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(name)) continue;
+    const comm = await Bun.file(`/proc/${name}/comm`).text().catch(() => '');
+    if (comm.trim() === 'postgres') total += await processCpuMs(Number(name));
+  }
+  return total;
+}
+
+interface CpuSample {
+  collector: number;
+  postgres: number;
+  generator: number;
+}
+
+async function cpuSample(collectorPid: number): Promise<CpuSample> {
+  const u = process.cpuUsage();
+  return { collector: await processCpuMs(collectorPid), postgres: await postgresCpuMs(), generator: (u.user + u.system) / 1000 };
+}
+
+async function measure(name: string, urlOf: (i: number) => string, base: string, clients: number, requests: number, collectorPid: number) {
   const one = async (i: number) => {
     const t0 = performance.now();
     const res = await fetch(base + urlOf(i));
@@ -265,6 +303,7 @@ async function measure(name: string, urlOf: (i: number) => string, base: string,
   const lat: number[] = [];
   let bytes = 0;
   let next = 0;
+  const cpu0 = await cpuSample(collectorPid);
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: clients }, async () => {
@@ -276,6 +315,8 @@ async function measure(name: string, urlOf: (i: number) => string, base: string,
     }),
   );
   const wall = performance.now() - t0;
+  const cpu1 = await cpuSample(collectorPid);
+  const perRequestUs = (k: keyof CpuSample) => ((cpu1[k] - cpu0[k]) / lat.length) * 1000;
   lat.sort((a, b) => a - b);
   return {
     name,
@@ -286,6 +327,7 @@ async function measure(name: string, urlOf: (i: number) => string, base: string,
     max: lat.at(-1)!,
     rps: (lat.length / wall) * 1000,
     kb: bytes / lat.length / 1024,
+    cpu: { collector: perRequestUs('collector'), postgres: perRequestUs('postgres'), generator: perRequestUs('generator') },
   };
 }
 
@@ -294,7 +336,7 @@ function machine() {
   return {
     date: new Date().toISOString(),
     nproc: cpus.length,
-    cpu: cpus[0]?.model ?? 'unknown',
+    cpu: cpuDescription(),
     memory_gb: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
     bun: Bun.version,
@@ -368,15 +410,23 @@ async function main() {
     const f = (x: number) => x.toFixed(1);
     const table = (title: string, results: Awaited<ReturnType<typeof measure>>[]) => {
       console.log(`\n${title}\n`);
-      console.log('| endpoint | requests | p50 ms | p90 ms | p99 ms | max ms | req/s | body KiB |');
-      console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
-      for (const r of results) console.log(`| ${r.name} | ${r.n} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${f(r.max)} | ${r.rps.toFixed(0)} | ${f(r.kb)} |`);
+      console.log('| endpoint | requests | p50 ms | p90 ms | p99 ms | max ms | req/s | body KiB | CPU µs/req: collector | PostgreSQL | load generator |');
+      console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+      const us = (x: number) => x.toFixed(0);
+      for (const r of results)
+        console.log(
+          `| ${r.name} | ${r.n} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${f(r.max)} | ${r.rps.toFixed(0)} | ${f(r.kb)} | ${us(r.cpu.collector)} | ${us(r.cpu.postgres)} | ${us(r.cpu.generator)} |`,
+        );
     };
+    const only = values.only;
+    const measured = only ? endpoints.filter(([name]) => name.includes(only)) : endpoints;
+    if (measured.length === 0) throw new Error(`--only ${JSON.stringify(only)} matches no endpoint: ${endpoints.map(([n]) => n).join(', ')}`);
+    const pid = collector.proc.pid;
     const concurrent = [];
-    for (const [name, url] of endpoints) concurrent.push(await measure(name, url, collector.url, CLIENTS, REQUESTS));
+    for (const [name, url] of measured) concurrent.push(await measure(name, url, collector.url, CLIENTS, REQUESTS, pid));
     table(`${CLIENTS} concurrent clients, ${REQUESTS} requests each endpoint (load before: ${m.loadavg.join(' / ')})`, concurrent);
     const sequential = [];
-    for (const [name, url] of endpoints) sequential.push(await measure(name, url, collector.url, 1, Math.min(REQUESTS, 500)));
+    for (const [name, url] of measured) sequential.push(await measure(name, url, collector.url, 1, Math.min(REQUESTS, 500), pid));
     table('1 client (service time without queueing)', sequential);
     console.log(`\nload average after: ${os.loadavg().map((x) => x.toFixed(2)).join(' / ')}`);
   } finally {

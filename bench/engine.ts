@@ -18,6 +18,7 @@ import { DEFAULT_RULES } from '../src/engine/rules.config.ts';
 import { createScratchDatabase } from '../test/support/admin.ts';
 import { analyze, insertHealth, insertHops, insertProbes, tableSizes, upsertNodesFrom } from './engine-fill.repository.ts';
 import { Mesh, type Traffic } from './engine-traffic.ts';
+import { cpuDescription } from './machine.ts';
 
 const { values } = parseArgs({
   options: {
@@ -127,12 +128,7 @@ function median(xs: number[]): number {
 }
 
 function machine(): string {
-  let model = os.cpus()[0]?.model ?? 'unknown';
-  try {
-    const lscpu = Bun.spawnSync(['lscpu']).stdout.toString();
-    model = /Model name:\s*(.+)/.exec(lscpu)?.[1]?.trim() ?? model;
-  } catch { /* lscpu missing */ }
-  return `machine: ${os.cpus().length} CPUs (nproc), ${model}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()}, Bun ${Bun.version}`;
+  return `machine: ${os.cpus().length} CPUs (nproc), ${cpuDescription()}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()}, Bun ${Bun.version}`;
 }
 
 await main();

@@ -14,6 +14,7 @@ import pg from 'pg';
 import { spawnCollector } from '../test/support/collector-process.ts';
 import { findFreePort } from '../test/support/free-port.ts';
 import { tempDataDir } from '../test/support/temp-dir.ts';
+import { cpuDescription } from './machine.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -113,7 +114,7 @@ async function scratchUrl(): Promise<{ url: string; drop: () => Promise<void> } 
   };
 }
 
-const cpu = os.cpus()[0]?.model ?? 'unknown';
+const cpu = cpuDescription();
 console.log(`machine: ${os.cpus().length} CPUs (nproc ${navigator.hardwareConcurrency}), ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.arch()}, Bun ${Bun.version}`);
 console.log(`date: ${new Date().toISOString()}; idle period ${idleSeconds} s; target < 80 MB RSS (collector process only)`);
 

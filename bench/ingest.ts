@@ -24,6 +24,7 @@ import { createScratchDatabase } from '../test/support/admin.ts';
 import { spawnCollector } from '../test/support/collector-process.ts';
 import { copyInto, copyPayloads } from './ingest-copy.ts';
 import { buildMessages } from './ingest-messages.ts';
+import { cpuDescription } from './machine.ts';
 
 const { values } = parseArgs({
   options: {
@@ -155,14 +156,7 @@ for (const r of results) {
 }
 
 if (values.write) {
-  const cpu = (() => {
-    try {
-      const out = Bun.spawnSync(['lscpu']).stdout.toString();
-      return /Model name:\s*(.+)/.exec(out)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
-    } catch {
-      return os.cpus()[0]?.model ?? 'unknown';
-    }
-  })();
+  const cpu = cpuDescription();
   const pgVersion = Bun.spawnSync(['psql', '-h', '127.0.0.1', '-U', 'postgres', '-tAc', 'SHOW server_version']).stdout.toString().trim();
   const tsVersion = Bun.spawnSync(['psql', '-h', '127.0.0.1', '-U', 'postgres', '-tAc', "SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'"]).stdout.toString().trim();
   const lines = [
@@ -174,12 +168,12 @@ if (values.write) {
     '',
     `- CPU: ${cpu}, ${os.cpus().length} cores (\`nproc\`: ${Bun.spawnSync(['nproc']).stdout.toString().trim()})`,
     `- Memory: ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
-    `- Load average (1, 5, 15 min) when the run started: ${loadAtStart.map((l) => l.toFixed(1)).join(', ')}; when it ended: ${os.loadavg().map((l) => l.toFixed(1)).join(', ')}. This machine is shared with other work: on 2 cores a load of 10+ means each process gets a fraction of a core, and every figure below moves with it (compare ingest with the COPY of the same run, not across runs).`,
+    `- Load average (1, 5, 15 min) when the run started: ${loadAtStart.map((l) => l.toFixed(1)).join(', ')}; when it ended: ${os.loadavg().map((l) => l.toFixed(1)).join(', ')}. On a shared machine a load of 10+ on 2 cores means each process gets a fraction of a core, and every figure below moves with it: compare ingest with the COPY of the same run, not across runs.`,
     `- Bun ${Bun.version}; PostgreSQL ${pgVersion}${MODE === 'apache' ? `, TimescaleDB ${tsVersion} (Apache build)` : ' (no TimescaleDB)'}; mode \`${MODE}\`; collector and PostgreSQL on the same machine`,
     '',
     '## Set-up',
     '',
-    `- Collector: its own process (\`bin/meshmon serve\`), engine off, crons parked, \`LOG_LEVEL=info\` (one log line per request, as in production), pool of 10.`,
+    `- Collector: its own process (\`bin/meshmon serve\`), engine off, crons parked, \`LOG_LEVEL=info\` (one log line per request, as in production), pool of ${configFrom().DATABASE_POOL_SIZE} (the default).`,
     `- Driver: another process, ${values.clients} keep-alive connections, batches of ${values.batch} messages, each client posting its next batch when the last is answered. The first 20 batches warm up and are not counted.`,
     '- "per agent": each connection carries the messages of its own set of sending nodes, as agents post their own measurements. "mixed": every batch holds the next messages of all nodes, so concurrent requests update the same `nodes` rows and queue on their row locks until the request before commits (the worst case, e.g. a proxy forwarding everything).',
     '- Messages: the recorded scenario meshes, moved to end a minute before the run and repeated one recording-length apart, so every message is a new row.',

@@ -20,6 +20,7 @@ import { findPgTool, runPgTool } from '../src/ops/pg-tools.ts';
 import { refreshRollups } from '../src/ops/rollup.ts';
 import { createTestDatabase, hasApacheTimescale, type TestMode } from '../test/support/databases.ts';
 import { scenarioPath } from '../test/support/fixtures.ts';
+import { cpuDescription } from './machine.ts';
 
 const RAW = ['path_probe', 'hop_quality', 'agent_health', 'crash_report'] as const;
 const ROLLUPS = ['path_probe_hourly', 'hop_quality_hourly'] as const;
@@ -156,7 +157,7 @@ if (asJson) {
   console.log(JSON.stringify(results, null, 2));
 } else {
   const kib = (n: number) => (n / 1024).toFixed(0);
-  console.log(`# storage bench — ${new Date().toISOString().slice(0, 10)}, ${os.cpus()[0]?.model ?? 'cpu'} ×${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}, Bun ${Bun.version}\n`);
+  console.log(`# storage bench — ${new Date().toISOString().slice(0, 10)}, ${cpuDescription()} ×${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}, Bun ${Bun.version}\n`);
   console.log('| scenario | mode | messages | rows | raw KiB | bytes/message | bytes/row | compressed bytes/message | compressed bytes/row | ratio | pg_dump bytes/row | ingest s |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {

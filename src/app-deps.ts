@@ -32,3 +32,8 @@ export interface AppDeps {
 }
 
 export type AppEnv = { Variables: { requestId: string } };
+
+/** The database the read API queries: the prepared-statement one when the server made it. */
+export function apiReads(deps: AppDeps): Database {
+  return deps.reads ?? deps.db;
+}

@@ -1,5 +1,5 @@
 import { Hono, type Context } from 'hono';
-import type { AppDeps, AppEnv } from '../app-deps.ts';
+import { apiReads, type AppDeps, type AppEnv } from '../app-deps.ts';
 import { DEFAULT_RULES, rulesFromConfig, type RulesConfig } from '../engine/rules.config.ts';
 import { problems } from '../http/problem.ts';
 import { validate } from '../http/validation.ts';
@@ -10,7 +10,7 @@ import { issueDetail, issuesByObject, listIssues, type PatternThresholds } from 
 
 export function issuesRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
-  const reads = deps.reads ?? deps.db;
+  const reads = apiReads(deps);
 
   // The rules file is the engine's; read once, on the first detail, and only for pattern thresholds.
   let thresholds: PatternThresholds | null = null;

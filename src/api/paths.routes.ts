@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { AppDeps, AppEnv } from '../app-deps.ts';
+import { apiReads, type AppDeps, type AppEnv } from '../app-deps.ts';
 import { validate } from '../http/validation.ts';
 import type { ApiOperation } from './openapi.ts';
 import { PathSeries, SeriesParams, SeriesQuery } from './paths.schema.ts';
@@ -7,7 +7,7 @@ import { pathSeries, resolveRange } from './paths.service.ts';
 
 export function pathsRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
-  const reads = deps.reads ?? deps.db;
+  const reads = apiReads(deps);
 
   app.get('/paths/:src/:dst/series', validate('param', SeriesParams), validate('query', SeriesQuery), async (c) => {
     const range = resolveRange(c.req.valid('query'), deps.now());

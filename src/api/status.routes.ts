@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { AppDeps, AppEnv } from '../app-deps.ts';
+import { apiReads, type AppDeps, type AppEnv } from '../app-deps.ts';
 import { validate } from '../http/validation.ts';
 import type { ApiOperation } from './openapi.ts';
 import { NoQuery } from './query.ts';
@@ -10,7 +10,7 @@ import { summary } from './summary.service.ts';
 
 export function statusRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
-  const reads = deps.reads ?? deps.db;
+  const reads = apiReads(deps);
 
   app.get('/summary', validate('query', NoQuery), async (c) => {
     const body: Summary = await summary(reads, { now: deps.now(), status: deps.status });
