@@ -27,26 +27,27 @@ export function issuesRoutes(deps: AppDeps) {
     return thresholds;
   };
 
-  // The panel polls these with the same few query strings; between two
-  // changes of the incidents table the answer is the same.
-  const cachedJson = async (c: Context<AppEnv>, read: () => Promise<IssueList | ByObjectList>) => {
+  // The panel polls these with the same few queries; between two changes of
+  // the incidents table the answer is the same. Keyed by the parsed query, so
+  // `?status=open` and the default are one entry, parameter order does not
+  // matter, and jQuery's `_=<timestamp>` cache buster does not defeat the cache.
+  const cachedJson = async <Q extends object>(c: Context<AppEnv>, query: Q, read: (q: Q) => Promise<IssueList | ByObjectList>) => {
     const cache = deps.listCache;
-    if (!cache) return c.json(await read());
-    const url = c.req.url;
-    const q = url.indexOf('?');
-    const key = q < 0 ? c.req.path : c.req.path + url.slice(q);
+    if (!cache) return c.json(await read(query));
+    const { _: _buster, ...significant } = query as Record<string, unknown>;
+    const key = c.req.path + JSON.stringify(significant);
     const hit = cache.get(key);
     if (hit !== undefined) return c.body(hit, 200, { 'Content-Type': 'application/json', 'X-Cache': 'hit' });
     const generation = cache.begin();
-    const body = JSON.stringify(await read());
+    const body = JSON.stringify(await read(query));
     cache.put(key, body, generation);
     return c.body(body, 200, { 'Content-Type': 'application/json', 'X-Cache': 'miss' });
   };
 
-  app.get('/issues', validate('query', IssuesQuery), (c) => cachedJson(c, () => listIssues(reads, c.req.valid('query'))));
+  app.get('/issues', validate('query', IssuesQuery), (c) => cachedJson(c, c.req.valid('query'), (q) => listIssues(reads, q)));
 
   // Before /issues/:id, which would otherwise take "by-object" for an id.
-  app.get('/issues/by-object', validate('query', ByObjectQuery), (c) => cachedJson(c, () => issuesByObject(reads, c.req.valid('query'))));
+  app.get('/issues/by-object', validate('query', ByObjectQuery), (c) => cachedJson(c, c.req.valid('query'), (q) => issuesByObject(reads, q)));
 
   app.get('/issues/:id', validate('param', IssueIdParam), validate('query', NoQuery), async (c) => {
     const { id } = c.req.valid('param');

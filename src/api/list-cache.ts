@@ -9,10 +9,17 @@
  */
 export class IncidentListCache {
   private readonly entries = new Map<string, string>();
+  private size = 0;
   private generation = 0;
   private listening = false;
 
-  constructor(private readonly maxEntries = 256) {}
+  /**
+   * `maxChars` bounds the answers kept, in characters (≈ bytes for JSON).
+   * Bounded by size, not count: one limit=500 page is ~300 KB, and a client
+   * paging through everything, or anyone varying a query string, must not
+   * grow a Pi's collector by tens of megabytes. Least recently used goes first.
+   */
+  constructor(private readonly maxChars = 4 * 1024 * 1024) {}
 
   /** Before reading the database: pass the result to `put`. */
   begin(): number {
@@ -20,22 +27,45 @@ export class IncidentListCache {
   }
 
   get(key: string): string | undefined {
-    return this.listening ? this.entries.get(key) : undefined;
+    if (!this.listening) return undefined;
+    const body = this.entries.get(key);
+    if (body !== undefined) {
+      this.entries.delete(key);
+      this.entries.set(key, body);
+    }
+    return body;
   }
 
   put(key: string, body: string, generation: number): void {
     if (!this.listening || generation !== this.generation) return;
-    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    this.remove(key);
+    // One answer may not take more than a quarter of the room.
+    if (body.length > this.maxChars / 4) return;
+    while (this.size + body.length > this.maxChars) this.remove(this.entries.keys().next().value!);
     this.entries.set(key, body);
+    this.size += body.length;
+  }
+
+  /** Characters held, for tests and metrics. */
+  get chars(): number {
+    return this.size;
   }
 
   invalidate(): void {
     this.generation++;
     this.entries.clear();
+    this.size = 0;
   }
 
   setListening(on: boolean): void {
     this.invalidate();
     this.listening = on;
+  }
+
+  private remove(key: string): void {
+    const old = this.entries.get(key);
+    if (old === undefined) return;
+    this.entries.delete(key);
+    this.size -= old.length;
   }
 }

@@ -60,8 +60,15 @@ describeEachMode(
       const second = await t.json('/issues');
       expect(second.res.headers.get('x-cache')).toBe('hit');
       expect(second.body).toEqual(first.body);
-      // Another query string is another entry.
+      // Another query is another entry…
       expect((await t.json('/issues?status=all')).res.headers.get('x-cache')).toBe('miss');
+      // …but the same query spelt otherwise is the same one: defaults, order, jQuery's cache buster.
+      expect((await t.json('/issues?status=open&roots=true&_=1764000000001')).res.headers.get('x-cache')).toBe('hit');
+      expect((await t.json('/issues?roots=false&status=all&limit=7')).res.headers.get('x-cache')).toBe('miss');
+      expect((await t.json('/issues?limit=7&status=all&roots=false&_=2')).res.headers.get('x-cache')).toBe('hit');
+      expect((await t.json('/issues/by-object?node=N1')).res.headers.get('x-cache')).toBe('miss');
+      expect((await t.json('/issues/by-object?_=3&node=N1')).res.headers.get('x-cache')).toBe('hit');
+      expect((await t.json('/issues/by-object?node=N2')).res.headers.get('x-cache')).toBe('miss');
 
       // A write without an announcement is not seen (only the engine and retention write incidents)…
       await insertIncident(get().db, { id: 'inc_b', started_at: '2026-03-02T11:00:00Z' });
@@ -133,4 +140,29 @@ test('a read that started before a change does not fill the cache', () => {
   expect(c.get('/issues')).toBeUndefined();
   c.put('/issues', '{}', c.begin());
   expect(c.get('/issues')).toBe('{}');
+});
+
+test('the cache is bounded by size: the least recently used answers go first, and no answer takes over a quarter', () => {
+  const c = new IncidentListCache(400);
+  c.setListening(true);
+  const body = (ch: string) => ch.repeat(100);
+  c.put('/a', body('a'), c.begin());
+  c.put('/b', body('b'), c.begin());
+  c.put('/c', body('c'), c.begin());
+  c.put('/d', body('d'), c.begin());
+  expect(c.chars).toBe(400);
+  expect(c.get('/a')).toBe(body('a')); // now the most recently used
+  c.put('/e', body('e'), c.begin());
+  expect(c.get('/b')).toBeUndefined();
+  expect(c.get('/a')).toBe(body('a'));
+  expect(c.chars).toBe(400);
+  // Replacing an answer counts it once.
+  c.put('/e', body('E'), c.begin());
+  expect(c.chars).toBe(400);
+  expect(c.get('/e')).toBe(body('E'));
+  c.put('/big', 'x'.repeat(101), c.begin());
+  expect(c.get('/big')).toBeUndefined();
+  expect(c.chars).toBe(400);
+  c.invalidate();
+  expect(c.chars).toBe(0);
 });
