@@ -51,9 +51,16 @@ describe('a database restart under a running collector', () => {
     await removeDir();
   }, 60_000);
 
+  // The read API runs prepared statements on the pool's connections: after a
+  // restart the new backends know none of them, and each is prepared again.
+  const API_READS = ['/issues', '/issues/by-object?node=N1', '/issues/inc_none', '/summary', '/registry', '/paths/A/B/series'];
+  const apiStatuses = async () => Promise.all(API_READS.map(async (u) => (await t.json(u)).status));
+  const API_UP = [200, 200, 404, 200, 200, 200];
+
   test('503 while PostgreSQL is down, 200 again once it is back', async () => {
     expect((await t.json('/healthz')).status).toBe(200);
     expect((await t.json('/test/job-state')).status).toBe(200);
+    expect(await apiStatuses()).toEqual(API_UP);
 
     await server!.stop();
     server = null;
@@ -69,11 +76,13 @@ describe('a database restart under a running collector', () => {
     expect(route.res.headers.get('retry-after')).toBeTruthy();
     expect(route.body).toMatchObject({ status: 503, title: 'Service Unavailable' });
     expect(route.body.request_id).toBeTruthy();
+    expect(await apiStatuses()).toEqual(API_READS.map(() => 503));
 
     server = await startEmbedded({ dataDir: dir, port, log: silentLogger });
 
     await until('healthz after restarting PostgreSQL', () => t.json('/healthz'), (r) => r.status === 200, 15_000);
     expect((await t.json('/test/job-state')).status).toBe(200);
+    expect(await apiStatuses()).toEqual(API_UP);
   }, 90_000);
 
   test('an embedded PostgreSQL that dies (SIGKILL) is started again by the collector', async () => {
@@ -86,6 +95,7 @@ describe('a database restart under a running collector', () => {
     await until('healthz after the automatic restart', () => t.json('/healthz'), (r) => r.status === 200, 60_000);
     expect(runningServerPid(server!.dataDir)).not.toBe(pid);
     expect((await t.json('/test/job-state')).status).toBe(200);
+    expect(await apiStatuses()).toEqual(API_UP);
   }, 90_000);
 
   test('a connection lost while checked out (mid-transaction) fails that work, not the process', async () => {
