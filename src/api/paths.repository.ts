@@ -18,7 +18,10 @@ export interface RouteRef {
 
 /** Same text as Date.prototype.toISOString. */
 const iso = (e: RawBuilder<unknown>) => sql<string>`to_char(${e} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-const r3 = (e: RawBuilder<unknown>) => sql`round((${e})::numeric, 3)::float8`;
+// Three decimals in float8, not numeric: a 24 h series rounds ~2,600 values and
+// the numeric casts were 15 % of the statement's CPU. (float8 rounds half to
+// even and sees 1.2345 as 1.23449…: a thousandth either way.)
+const r3 = (e: RawBuilder<unknown>) => sql`round((${e})::float8 * 1000) / 1000`;
 
 // Buckets start at multiples of the step from the Unix epoch in every mode,
 // so the same data gives the same buckets with or without TimescaleDB.
