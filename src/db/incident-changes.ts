@@ -1,18 +1,13 @@
-import { sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from '../log.ts';
-import type { Executor } from './database.ts';
 
-// Incidents change only when an engine tick or the retention job commits.
-// Both announce it on this channel inside their transaction (delivered at
-// commit, dropped on rollback); every collector listens, so a response cache
-// in any of them never outlives a change by more than the delivery.
+// The incidents table announces its own changes on this channel (triggers of
+// migration 0006: delivered at commit, dropped on rollback, whoever writes —
+// the engine, retention, an operator in psql, a restore). Every collector
+// listens, so a response cache in any of them never outlives a change by
+// more than the delivery.
 
 export const INCIDENTS_CHANNEL = 'meshmon_incidents';
-
-export async function notifyIncidentsChanged(db: Executor): Promise<void> {
-  await sql`SELECT pg_notify(${INCIDENTS_CHANNEL}, '')`.execute(db);
-}
 
 export interface IncidentChangeListener {
   close(): Promise<void>;

@@ -1,5 +1,4 @@
 import type { Executor } from '../db/database.ts';
-import { notifyIncidentsChanged } from '../db/incident-changes.ts';
 import type { IncidentKind } from '../incidents/incident.schema.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { correlate } from './correlate.ts';
@@ -142,7 +141,6 @@ export async function runTick(db: Executor, now: Date, rules: RulesConfig, opts:
     events.push(...t.events);
   }
   await insertEvents(db, events);
-  if (changed.length) await notifyIncidentsChanged(db);
 
   const nextClosed = new Map(lastClosed);
   for (const t of tracked) {

@@ -1,6 +1,5 @@
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
-import { notifyIncidentsChanged } from '../db/incident-changes.ts';
 import { deleteSkewLedgerBefore } from '../ingest/ingest.repository.ts';
 import {
   compressionStats,
@@ -100,7 +99,6 @@ export async function runRetention(db: Database, now: Date, config: Config, layo
     n = await deleteClosedIncidentsBatch(db, incidentCutoff, DELETE_BATCH);
   }
   tables.push({ table: 'incidents', method: 'delete', cutoff: incidentCutoff.toISOString(), removed: incidents });
-  if (incidents > 0) await notifyIncidentsChanged(db);
 
   const report: RetentionReport = { tables, compression: l.license === 'timescale' ? 'native_policy' : 'unavailable' };
   if (l.license === 'timescale') {

@@ -1,9 +1,9 @@
-// /issues answers are kept between two incident changes: every change (an
-// engine tick that writes, retention) is announced with NOTIFY in its own
-// transaction, and a collector that cannot hear the announcements reads every time.
+// /issues answers are kept between two incident changes: the incidents table
+// announces every change with NOTIFY at commit (migration 0006), whoever makes
+// it, and a collector that cannot hear the announcements reads every time.
 import { afterEach, beforeEach, expect, test } from 'bun:test';
 import { IncidentListCache } from '../../src/api/list-cache.ts';
-import { listenForIncidentChanges, notifyIncidentsChanged, type IncidentChangeListener } from '../../src/db/incident-changes.ts';
+import { listenForIncidentChanges, type IncidentChangeListener } from '../../src/db/incident-changes.ts';
 import { runTick } from '../../src/engine/engine.ts';
 import { DEFAULT_RULES } from '../../src/engine/rules.config.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -70,15 +70,48 @@ describeEachMode(
       expect((await t.json('/issues/by-object?_=3&node=N1')).res.headers.get('x-cache')).toBe('hit');
       expect((await t.json('/issues/by-object?node=N2')).res.headers.get('x-cache')).toBe('miss');
 
-      // A write without an announcement is not seen (only the engine and retention write incidents)…
+      // Any write is announced by the table itself, here one the engine never made.
       await insertIncident(get().db, { id: 'inc_b', started_at: '2026-03-02T11:00:00Z' });
-      expect((await t.json('/issues')).body.items.map((i: any) => i.id)).toEqual(['inc_a']);
-      // …the announcement drops the cache.
-      await notifyIncidentsChanged(get().db);
       await until(async () => (await t.json('/issues')).body.items.length === 2);
       const after = await t.json('/issues');
       expect(after.body.items.map((i: any) => i.id)).toEqual(['inc_b', 'inc_a']);
       expect(after.res.headers.get('x-cache')).toBe('hit');
+    });
+
+    test('the incidents table announces every change, whoever makes it, and only real ones', async () => {
+      const t = app();
+      const pool = get().pool!;
+      const ids = async () => (await t.json('/issues?status=all')).body.items.map((i: any) => `${i.id}:${i.severity}`);
+      await insertIncident(get().db, { id: 'inc_a', started_at: '2026-03-02T10:00:00Z', severity: 'minor' });
+      await insertIncident(get().db, { id: 'inc_b', started_at: '2026-03-02T11:00:00Z', severity: 'minor' });
+      await until(async () => (await ids()).length === 2);
+      const cached = async () => {
+        await t.json('/issues?status=all');
+        return (await t.json('/issues?status=all')).res.headers.get('x-cache');
+      };
+      expect(await cached()).toBe('hit');
+
+      // Statements that touch no row, and a rolled-back change, announce nothing.
+      await pool.query(`UPDATE incidents SET severity = 'critical' WHERE id = 'inc_none'`);
+      await pool.query(`DELETE FROM incidents WHERE id = 'inc_none'`);
+      const c = await pool.connect();
+      try {
+        await c.query('BEGIN');
+        await c.query(`UPDATE incidents SET severity = 'critical' WHERE id = 'inc_a'`);
+        await c.query('ROLLBACK');
+      } finally {
+        c.release();
+      }
+      await Bun.sleep(200);
+      expect((await t.json('/issues?status=all')).res.headers.get('x-cache')).toBe('hit');
+
+      // An operator's UPDATE and DELETE in psql are seen.
+      await pool.query(`UPDATE incidents SET severity = 'critical' WHERE id = 'inc_a'`);
+      await until(async () => (await ids()).includes('inc_a:critical'));
+      await pool.query(`DELETE FROM incidents WHERE id = 'inc_b'`);
+      await until(async () => (await ids()).length === 1);
+      await pool.query(`TRUNCATE incidents CASCADE`);
+      await until(async () => (await ids()).length === 0);
     });
 
     test('an engine tick that changes incidents announces it at commit, and only then', async () => {
