@@ -1,6 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { apiReads, type AppDeps, type AppEnv } from '../app-deps.ts';
 import { DEFAULT_RULES, rulesFromConfig, type RulesConfig } from '../engine/rules.config.ts';
+import { conditionalJson, entityTag } from '../http/conditional.ts';
 import { problems } from '../http/problem.ts';
 import { validate } from '../http/validation.ts';
 import type { ApiOperation } from './openapi.ts';
@@ -33,15 +34,16 @@ export function issuesRoutes(deps: AppDeps) {
   // matter, and jQuery's `_=<timestamp>` cache buster does not defeat the cache.
   const cachedJson = async <Q extends object>(c: Context<AppEnv>, query: Q, read: (q: Q) => Promise<IssueList | ByObjectList>) => {
     const cache = deps.listCache;
-    if (!cache) return c.json(await read(query));
+    if (!cache) return conditionalJson(c, JSON.stringify(await read(query)));
     const { _: _buster, ...significant } = query as Record<string, unknown>;
     const key = c.req.path + JSON.stringify(significant);
     const hit = cache.get(key);
-    if (hit !== undefined) return c.body(hit, 200, { 'Content-Type': 'application/json', 'X-Cache': 'hit' });
+    if (hit !== undefined) return conditionalJson(c, hit.body, hit.etag, { 'X-Cache': 'hit' });
     const generation = cache.begin();
     const body = JSON.stringify(await read(query));
-    cache.put(key, body, generation);
-    return c.body(body, 200, { 'Content-Type': 'application/json', 'X-Cache': 'miss' });
+    const etag = entityTag(body);
+    cache.put(key, { body, etag }, generation);
+    return conditionalJson(c, body, etag, { 'X-Cache': 'miss' });
   };
 
   app.get('/issues', validate('query', IssuesQuery), (c) => cachedJson(c, c.req.valid('query'), (q) => listIssues(reads, q)));
@@ -53,7 +55,7 @@ export function issuesRoutes(deps: AppDeps) {
     const { id } = c.req.valid('param');
     const body: IssueDetail | null = await issueDetail(reads, id, { now: deps.now(), thresholds: patternThresholds() });
     if (!body) throw problems.notFound(`no incident with id ${JSON.stringify(id)}`);
-    return c.json(body);
+    return conditionalJson(c, JSON.stringify(body));
   });
 
   return app;
@@ -70,6 +72,7 @@ export const issuesOperations: ApiOperation[] = [
       'Page with `limit` and the `next` cursor: a page never shifts when new incidents arrive.',
     tags: ['issues'],
     auth: 'read',
+    conditional: true,
     query: IssuesQuery,
     responses: [{ status: 200, description: 'A page of incidents', schema: IssueList }],
     problems: [400],
@@ -82,6 +85,7 @@ export const issuesOperations: ApiOperation[] = [
     description: 'Exactly one of `link`, `node`, `route`. Every status by default, children included, paged like /issues.',
     tags: ['issues'],
     auth: 'read',
+    conditional: true,
     query: ByObjectQuery,
     responses: [{ status: 200, description: 'A page of incidents touching the object', schema: ByObjectList }],
     problems: [400],
@@ -93,6 +97,7 @@ export const issuesOperations: ApiOperation[] = [
     summary: 'One incident with children, timeline, affected routes, pattern and playbook',
     tags: ['issues'],
     auth: 'read',
+    conditional: true,
     params: IssueIdParam,
     query: NoQuery,
     responses: [{ status: 200, description: 'The incident, for the details drawer', schema: IssueDetail }],

@@ -7,8 +7,14 @@
  * A read that started before a change may finish after the notification:
  * `generation` tells, and its answer is not kept.
  */
+/** A kept answer: the JSON text and its entity tag (http/conditional.ts). */
+export interface CachedAnswer {
+  body: string;
+  etag: string;
+}
+
 export class IncidentListCache {
-  private readonly entries = new Map<string, string>();
+  private readonly entries = new Map<string, CachedAnswer>();
   private size = 0;
   private generation = 0;
   private listening = false;
@@ -26,24 +32,24 @@ export class IncidentListCache {
     return this.generation;
   }
 
-  get(key: string): string | undefined {
+  get(key: string): CachedAnswer | undefined {
     if (!this.listening) return undefined;
-    const body = this.entries.get(key);
-    if (body !== undefined) {
+    const answer = this.entries.get(key);
+    if (answer !== undefined) {
       this.entries.delete(key);
-      this.entries.set(key, body);
+      this.entries.set(key, answer);
     }
-    return body;
+    return answer;
   }
 
-  put(key: string, body: string, generation: number): void {
+  put(key: string, answer: CachedAnswer, generation: number): void {
     if (!this.listening || generation !== this.generation) return;
     this.remove(key);
     // One answer may not take more than a quarter of the room.
-    if (body.length > this.maxChars / 4) return;
-    while (this.size + body.length > this.maxChars) this.remove(this.entries.keys().next().value!);
-    this.entries.set(key, body);
-    this.size += body.length;
+    if (answer.body.length > this.maxChars / 4) return;
+    while (this.size + answer.body.length > this.maxChars) this.remove(this.entries.keys().next().value!);
+    this.entries.set(key, answer);
+    this.size += answer.body.length;
   }
 
   /** Characters held, for tests and metrics. */
@@ -66,6 +72,6 @@ export class IncidentListCache {
     const old = this.entries.get(key);
     if (old === undefined) return;
     this.entries.delete(key);
-    this.size -= old.length;
+    this.size -= old.body.length;
   }
 }

@@ -35,6 +35,8 @@ export interface ApiOperation {
   responses: ApiResponse[];
   /** Problem statuses besides 401 (added for authenticated operations) and 503. */
   problems?: number[];
+  /** Answers carry an ETag and honour If-None-Match with a 304 (http/conditional.ts). */
+  conditional?: boolean;
 }
 
 /** The body of every error (src/http/problem.ts renders it). */
@@ -120,6 +122,19 @@ export interface DocumentInfo {
   operations: ApiOperation[];
 }
 
+const CONDITIONAL_HEADERS: Record<string, Json> = {
+  ETag: { description: 'A tag of this exact answer; send it back in If-None-Match', schema: { type: 'string' } },
+  'Cache-Control': { description: '`no-cache`: keep the answer, but revalidate before using it again', schema: { type: 'string' } },
+};
+
+const IF_NONE_MATCH: Json = {
+  name: 'If-None-Match',
+  in: 'header',
+  required: false,
+  description: 'The ETag of an answer already held: a 304 without a body when it is still current',
+  schema: { type: 'string' },
+};
+
 export function buildOpenApiDocument({ version, operations }: DocumentInfo): Json {
   const components = new ComponentSet();
   const problemRef = components.add(Problem, 'output');
@@ -139,6 +154,11 @@ export function buildOpenApiDocument({ version, operations }: DocumentInfo): Jso
             : {}),
       };
     }
+    if (op.conditional) {
+      const ok = responses['200'] as Record<string, Json>;
+      ok.headers = { ...(ok.headers as Record<string, Json> | undefined), ...CONDITIONAL_HEADERS };
+      responses['304'] = { description: 'Not modified: the answer is still the one whose ETag the request sent in If-None-Match', headers: CONDITIONAL_HEADERS };
+    }
     const statuses = new Set([...(op.problems ?? []), ...(op.auth !== 'none' ? [401] : []), 503]);
     for (const s of [...statuses].sort()) {
       responses[String(s)] ??= {
@@ -146,7 +166,11 @@ export function buildOpenApiDocument({ version, operations }: DocumentInfo): Jso
         content: { 'application/problem+json': { schema: problemRef } },
       };
     }
-    const params = [...parameters(components, 'path', op.params), ...parameters(components, 'query', op.query)];
+    const params = [
+      ...parameters(components, 'path', op.params),
+      ...parameters(components, 'query', op.query),
+      ...(op.conditional ? [IF_NONE_MATCH] : []),
+    ];
     (paths[op.path] ??= {})[op.method] = {
       operationId: op.operationId,
       summary: op.summary,

@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { apiReads, type AppDeps, type AppEnv } from '../app-deps.ts';
+import { conditionalJson } from '../http/conditional.ts';
 import { validate } from '../http/validation.ts';
 import type { ApiOperation } from './openapi.ts';
 import { PathSeries, SeriesParams, SeriesQuery } from './paths.schema.ts';
@@ -12,7 +13,7 @@ export function pathsRoutes(deps: AppDeps) {
   app.get('/paths/:src/:dst/series', validate('param', SeriesParams), validate('query', SeriesQuery), async (c) => {
     const range = resolveRange(c.req.valid('query'), deps.now());
     const body: PathSeries = await pathSeries(reads, deps.dbInfo.mode, c.req.valid('param'), range);
-    return c.json(body);
+    return conditionalJson(c, JSON.stringify(body));
   });
 
   return app;
@@ -29,6 +30,7 @@ export const pathsOperations: ApiOperation[] = [
       'steps read the hourly rollup instead. Route changes always come from the raw windows.',
     tags: ['paths'],
     auth: 'read',
+    conditional: true,
     params: SeriesParams,
     query: SeriesQuery,
     responses: [{ status: 200, description: 'The series', schema: PathSeries }],

@@ -24,8 +24,8 @@ export function corsMiddleware(config: Pick<Config, 'CORS_ORIGINS'>): Middleware
   return cors({
     origin: origins.includes('*') ? '*' : [...origins],
     allowMethods: ['GET', 'POST', 'OPTIONS'],
-    allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
-    exposeHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate'],
+    allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'If-None-Match'],
+    exposeHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'ETag', 'X-Cache'],
     maxAge: 600,
   });
 }

@@ -103,6 +103,7 @@ describeEachMode(
         expect(ok.res.headers.get('access-control-allow-origin')).toBe(PANEL);
         expect(ok.res.headers.get('vary')).toContain('Origin');
         expect(ok.res.headers.get('access-control-expose-headers')).toContain('X-Request-Id');
+        expect(ok.res.headers.get('access-control-expose-headers')).toContain('ETag');
 
         const foreign = await t.json('/summary', { headers: { Origin: 'https://evil.example.com', ...bearer(API_TOKEN).headers } });
         expect(foreign.res.headers.get('access-control-allow-origin')).toBeNull();
@@ -120,6 +121,7 @@ describeEachMode(
         expect(pre.status).toBe(204);
         expect(pre.headers.get('access-control-allow-origin')).toBe(PANEL);
         expect(pre.headers.get('access-control-allow-headers')).toContain('Authorization');
+        expect(pre.headers.get('access-control-allow-headers')).toContain('If-None-Match');
         expect(pre.headers.get('access-control-allow-methods')).toContain('GET');
         expect(pre.headers.get('access-control-max-age')).toBe('600');
       });

@@ -57,7 +57,8 @@ describeEachMode(
       expect(ingest.security).toEqual([{ ingestToken: [] }, {}]);
       expect(Object.keys(ingest.responses).sort()).toEqual(['200', '400', '401', '413', '415', '422', '503']);
 
-      const params = (path: string) => Object.fromEntries(doc.paths[path].get.parameters.map((p: any) => [p.name, p]));
+      const params = (path: string, where = 'query') =>
+        Object.fromEntries(doc.paths[path].get.parameters.filter((p: any) => where === 'any' || p.in === where || (where === 'query' && p.in === 'path')).map((p: any) => [p.name, p]));
       const list = params('/issues');
       expect(Object.keys(list).sort()).toEqual(['cursor', 'kind', 'limit', 'node', 'roots', 'severity', 'since', 'status', 'until']);
       expect(list.status.schema.enum).toEqual(['open', 'closed', 'all']);
@@ -72,6 +73,13 @@ describeEachMode(
       const series = params('/paths/{src}/{dst}/series');
       expect(Object.keys(series).sort()).toEqual(['dst', 'since', 'src', 'step', 'until']);
       expect(doc.paths['/issues/{id}'].get.responses['404'].content['application/problem+json'].schema).toEqual({ $ref: '#/components/schemas/Problem' });
+      // The reads are conditional: ETag on the answer, If-None-Match → 304.
+      for (const path of ['/issues', '/issues/by-object', '/issues/{id}', '/paths/{src}/{dst}/series']) {
+        const get = doc.paths[path].get;
+        expect({ path, header: params(path, 'header')['If-None-Match']?.in }).toEqual({ path, header: 'header' });
+        expect({ path, etag: !!get.responses['200'].headers?.ETag, notModified: !!get.responses['304'] }).toEqual({ path, etag: true, notModified: true });
+      }
+      for (const path of ['/healthz', '/summary', '/registry']) expect(doc.paths[path].get.responses['304']).toBeUndefined();
       expect(doc.paths['/healthz'].get.security).toEqual([]);
       expect(doc.paths['/issues'].get.security).toEqual([{ apiToken: [] }, {}]);
     });
