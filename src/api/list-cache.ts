@@ -1,18 +1,18 @@
-/**
- * The answers of /issues and /issues/by-object (what the panel polls), by
- * query string, between two changes of the incidents table. Dropped on every
- * change notification (db/incident-changes.ts); while the notifications
- * cannot be heard, nothing is served from it or put in it.
- *
- * A read that started before a change may finish after the notification:
- * `generation` tells, and its answer is not kept.
- */
 /** A kept answer: the JSON text and its entity tag (http/conditional.ts). */
 export interface CachedAnswer {
   body: string;
   etag: string;
 }
 
+/**
+ * The answers of /issues and /issues/by-object (what the panel polls), by
+ * parsed query, between two changes of the incidents table. Dropped on every
+ * change notification (db/incident-changes.ts); while the notifications
+ * cannot be heard, nothing is served from it or put in it.
+ *
+ * A read that started before a change may finish after the notification:
+ * `generation` tells, and its answer is not kept.
+ */
 export class IncidentListCache {
   private readonly entries = new Map<string, CachedAnswer>();
   private size = 0;
@@ -52,7 +52,7 @@ export class IncidentListCache {
     this.size += answer.body.length;
   }
 
-  /** Characters held, for tests and metrics. */
+  /** Characters held. */
   get chars(): number {
     return this.size;
   }

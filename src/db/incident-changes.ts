@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 
 // The incidents table announces its own changes on this channel (triggers of
 // migration 0006: delivered at commit, dropped on rollback, whoever writes —
-// the engine, retention, an operator in psql, a restore). Every collector
+// the engine, retention, an operator in psql). Every collector
 // listens, so a response cache in any of them never outlives a change by
 // more than the delivery.
 
