@@ -285,13 +285,22 @@ async function cpuSample(collectorPid: number): Promise<CpuSample> {
   return { collector: await processCpuMs(collectorPid), postgres: await postgresCpuMs(), generator: (u.user + u.system) / 1000 };
 }
 
-async function measure(name: string, urlOf: (i: number) => string, base: string, clients: number, requests: number, collectorPid: number) {
+interface Endpoint {
+  name: string;
+  url: (i: number) => string;
+  headers?: Record<string, string>;
+  /** 200 unless said. */
+  status?: number;
+}
+
+async function measure(e: Endpoint, base: string, clients: number, requests: number, collectorPid: number) {
+  const { name, url: urlOf } = e;
   const one = async (i: number) => {
     const t0 = performance.now();
-    const res = await fetch(base + urlOf(i));
+    const res = await fetch(base + urlOf(i), e.headers ? { headers: e.headers } : undefined);
     const body = await res.arrayBuffer();
     const ms = performance.now() - t0;
-    if (res.status !== 200) throw new Error(`${urlOf(i)} answered ${res.status}: ${new TextDecoder().decode(body).slice(0, 300)}`);
+    if (res.status !== (e.status ?? 200)) throw new Error(`${urlOf(i)} answered ${res.status}: ${new TextDecoder().decode(body).slice(0, 300)}`);
     return { ms, bytes: body.byteLength };
   };
   // Warm-up: connections, plans, caches.
@@ -397,15 +406,18 @@ async function main() {
     console.log(`collector: ${collector.url} (pid ${collector.proc.pid}), list cache ${values["no-cache"] ? "off" : "on"}, ${CLIENTS} clients, ${REQUESTS} requests per endpoint after ${WARMUP_PER_CLIENT} warm-up requests per client\n`);
 
     const ids = rows.map((r) => r.id);
-    const endpoints: Array<[string, (i: number) => string]> = [
-      ['GET /issues', () => '/issues'],
-      ['GET /issues/{id}', (i) => `/issues/${ids[(i * 7919) % ids.length]}`],
-      ['GET /summary', () => '/summary'],
-      ['GET /paths/{src}/{dst}/series (24 h)', (i) => `/paths/${probed[i % probed.length]!.src}/${probed[i % probed.length]!.dst}/series`],
-      ['GET /issues?status=all&limit=100', () => '/issues?status=all&limit=100'],
-      ['GET /issues?status=all&limit=500', () => '/issues?status=all&limit=500'],
-      ['GET /issues/by-object?node=N', (i) => `/issues/by-object?node=${mesh.names[i % mesh.names.length]}`],
-      ['GET /registry (250 nodes)', () => '/registry'],
+    // What a panel's poll sends once it holds the current list: the answer's ETag.
+    const listTag = (await fetch(`${collector.url}/issues`)).headers.get('etag') ?? '';
+    const endpoints: Endpoint[] = [
+      { name: 'GET /issues', url: () => '/issues' },
+      { name: 'GET /issues/{id}', url: (i) => `/issues/${ids[(i * 7919) % ids.length]}` },
+      { name: 'GET /summary', url: () => '/summary' },
+      { name: 'GET /paths/{src}/{dst}/series (24 h)', url: (i) => `/paths/${probed[i % probed.length]!.src}/${probed[i % probed.length]!.dst}/series` },
+      { name: 'GET /issues?status=all&limit=100', url: () => '/issues?status=all&limit=100' },
+      { name: 'GET /issues?status=all&limit=500', url: () => '/issues?status=all&limit=500' },
+      { name: 'GET /issues/by-object?node=N', url: (i) => `/issues/by-object?node=${mesh.names[i % mesh.names.length]}` },
+      { name: 'GET /registry (250 nodes)', url: () => '/registry' },
+      { name: 'GET /issues, If-None-Match: unchanged → 304', url: () => '/issues', headers: { 'If-None-Match': listTag }, status: 304 },
     ];
     const f = (x: number) => x.toFixed(1);
     const table = (title: string, results: Awaited<ReturnType<typeof measure>>[]) => {
@@ -419,14 +431,14 @@ async function main() {
         );
     };
     const only = values.only;
-    const measured = only ? endpoints.filter(([name]) => name.includes(only)) : endpoints;
-    if (measured.length === 0) throw new Error(`--only ${JSON.stringify(only)} matches no endpoint: ${endpoints.map(([n]) => n).join(', ')}`);
+    const measured = only ? endpoints.filter((e) => e.name.includes(only)) : endpoints;
+    if (measured.length === 0) throw new Error(`--only ${JSON.stringify(only)} matches no endpoint: ${endpoints.map((e) => e.name).join(', ')}`);
     const pid = collector.proc.pid;
     const concurrent = [];
-    for (const [name, url] of measured) concurrent.push(await measure(name, url, collector.url, CLIENTS, REQUESTS, pid));
+    for (const e of measured) concurrent.push(await measure(e, collector.url, CLIENTS, REQUESTS, pid));
     table(`${CLIENTS} concurrent clients, ${REQUESTS} requests each endpoint (load before: ${m.loadavg.join(' / ')})`, concurrent);
     const sequential = [];
-    for (const [name, url] of measured) sequential.push(await measure(name, url, collector.url, 1, Math.min(REQUESTS, 500), pid));
+    for (const e of measured) sequential.push(await measure(e, collector.url, 1, Math.min(REQUESTS, 500), pid));
     table('1 client (service time without queueing)', sequential);
     console.log(`\nload average after: ${os.loadavg().map((x) => x.toFixed(2)).join(' / ')}`);
   } finally {
