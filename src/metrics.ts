@@ -81,7 +81,23 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       labelNames: ['rollup'] as const,
       registers: [registry],
     }),
+    listCacheRequests: new Counter({
+      name: 'meshmon_api_list_cache_requests_total',
+      help: '/issues and /issues/by-object requests answered from the list cache (hit) or read (miss)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
     // Filled at scrape time by GET /metrics.
+    listCacheListening: new Gauge({
+      name: 'meshmon_api_list_cache_listening',
+      help: '1 while the list cache hears the incident change notifications (else every request reads); absent with API_CACHE=false',
+      registers: [registry],
+    }),
+    listCacheChars: new Gauge({
+      name: 'meshmon_api_list_cache_chars',
+      help: 'Characters of answers the list cache holds (at most 4 Mi)',
+      registers: [registry],
+    }),
     dbUp: new Gauge({
       name: 'meshmon_db_up',
       help: '1 when the database answered the scrape-time queries, else 0',

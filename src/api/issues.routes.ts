@@ -38,6 +38,7 @@ export function issuesRoutes(deps: AppDeps) {
     const { _: _buster, ...significant } = query as Record<string, unknown>;
     const key = c.req.path + JSON.stringify(significant);
     const hit = cache.get(key);
+    deps.metrics.listCacheRequests.inc({ result: hit ? 'hit' : 'miss' });
     if (hit !== undefined) return conditionalJson(c, hit.body, hit.etag, { 'X-Cache': 'hit' });
     const generation = cache.begin();
     const body = JSON.stringify(await read(query));

@@ -57,6 +57,11 @@ export class IncidentListCache {
     return this.size;
   }
 
+  /** False while change notifications cannot be heard: then nothing is served or kept. */
+  get isListening(): boolean {
+    return this.listening;
+  }
+
   invalidate(): void {
     this.generation++;
     this.entries.clear();

@@ -15,6 +15,9 @@ export const SCRAPE_DB_TIMEOUT_MS = 2_000;
 export function metricsRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
   const m = deps.metrics;
+  if (!deps.listCache) {
+    for (const name of ['meshmon_api_list_cache_listening', 'meshmon_api_list_cache_chars']) m.registry.removeSingleMetric(name);
+  }
   // PGlite (tests) has no pool: its gauges would read 0, which says something false.
   if (!deps.pool) {
     for (const name of ['meshmon_db_pool_connections', 'meshmon_db_pool_idle_connections', 'meshmon_db_pool_waiting_clients']) {
@@ -36,6 +39,10 @@ export function metricsRoutes(deps: AppDeps) {
     m.dbInfo.reset();
     m.dbInfo.set({ mode: deps.dbInfo.mode, version: deps.dbInfo.version, timescaledb: deps.dbInfo.timescaledb ?? '' }, 1);
     m.dbEmbedded.set(deps.embedded ? 1 : 0);
+    if (deps.listCache) {
+      m.listCacheListening.set(deps.listCache.isListening ? 1 : 0);
+      m.listCacheChars.set(deps.listCache.chars);
+    }
     if (deps.pool) {
       m.dbPoolTotal.set(deps.pool.totalCount);
       m.dbPoolIdle.set(deps.pool.idleCount);

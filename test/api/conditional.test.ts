@@ -55,10 +55,9 @@ describeEachMode(
     });
 
     test('answers from the list cache are conditional too', async () => {
-      const t = testApp(get(), { now: '2026-03-02T12:00:00Z' });
       const cache = new IncidentListCache();
       cache.setListening(true);
-      t.deps.listCache = cache;
+      const t = testApp(get(), { now: '2026-03-02T12:00:00Z', listCache: cache });
       const miss = await t.app.request('/issues');
       expect(miss.headers.get('x-cache')).toBe('miss');
       const etag = miss.headers.get('etag')!;

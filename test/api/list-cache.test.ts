@@ -46,11 +46,7 @@ describeEachMode(
       await listener.close();
     });
 
-    const app = () => {
-      const t = testApp(get(), { now: '2026-03-02T12:00:00Z' });
-      t.deps.listCache = cache;
-      return t;
-    };
+    const app = () => testApp(get(), { now: '2026-03-02T12:00:00Z', listCache: cache });
 
     test('a repeated request is answered from the cache until a change is announced', async () => {
       const t = app();
@@ -134,6 +130,33 @@ describeEachMode(
       const r = await db.transaction().execute((trx) => runTick(trx, min(8), DEFAULT_RULES));
       expect(r.opened).toHaveLength(1);
       await until(async () => (await t.json('/issues')).body.items.length === 1);
+    });
+
+    test('/metrics counts hits and misses and tells whether the cache hears the announcements', async () => {
+      const t = app();
+      const scrape = async () => {
+        const text = await (await t.app.request('/metrics')).text();
+        const value = (name: string) => {
+          const m = new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text);
+          return m ? Number(m[1]) : undefined;
+        };
+        return value;
+      };
+      await t.json('/issues');
+      await t.json('/issues');
+      await t.json('/issues');
+      let v = await scrape();
+      expect(v('meshmon_api_list_cache_requests_total{result="miss"}')).toBe(1);
+      expect(v('meshmon_api_list_cache_requests_total{result="hit"}')).toBe(2);
+      expect(v('meshmon_api_list_cache_listening')).toBe(1);
+      expect(v('meshmon_api_list_cache_chars')).toBeGreaterThan(0);
+      await listener.close();
+      v = await scrape();
+      expect(v('meshmon_api_list_cache_listening')).toBe(0);
+      expect(v('meshmon_api_list_cache_chars')).toBe(0);
+      // Without a cache (API_CACHE=false) the gauges are absent, not a misleading 0.
+      const off = await (await testApp(get(), { now: '2026-03-02T12:00:00Z' }).app.request('/metrics')).text();
+      expect(off).not.toContain('meshmon_api_list_cache_listening');
     });
 
     test('while the announcements cannot be heard, every request reads', async () => {

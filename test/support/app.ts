@@ -1,4 +1,5 @@
 import type { Hono } from 'hono';
+import type { IncidentListCache } from '../../src/api/list-cache.ts';
 import { createApp } from '../../src/app.ts';
 import type { AppDeps, AppEnv } from '../../src/app-deps.ts';
 import { configFrom, type Config } from '../../src/config.ts';
@@ -19,7 +20,7 @@ export interface TestApp {
 
 export function testApp(
   tdb: TestDatabase,
-  opts: { env?: Parameters<typeof configFrom>[0]; now?: Date | string; log?: Logger; config?: Config } = {},
+  opts: { env?: Parameters<typeof configFrom>[0]; now?: Date | string; log?: Logger; config?: Config; listCache?: IncidentListCache } = {},
 ): TestApp {
   let now = new Date(opts.now ?? '2026-03-02T12:00:00Z');
   const deps: AppDeps = {
@@ -33,6 +34,7 @@ export function testApp(
     now: () => new Date(now),
     embedded: false,
     ...(tdb.pool ? { pool: tdb.pool, reads: createPreparedDatabase(tdb.pool) } : {}),
+    ...(opts.listCache ? { listCache: opts.listCache } : {}),
   };
   const app = createApp(deps);
   const json = async (path: string, init?: RequestInit) => {
