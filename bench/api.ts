@@ -13,7 +13,7 @@
 // saturated cores). Figures only; nothing is asserted.
 // Results: docs/bench/api.md.
 import os from 'node:os';
-import { readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Insertable } from 'kysely';
@@ -25,7 +25,7 @@ import { linkKey, routeKey, scopeKey, type IncidentKind, type Scope, type Severi
 import { createScratchDatabase } from '../test/support/admin.ts';
 import { spawnCollector } from '../test/support/collector-process.ts';
 import { analyze, fillProbes, insertEventRows, insertIncidentRows, insertNodeRows, rowCounts, saveEngineRun } from './api-fill.repository.ts';
-import { cpuDescription } from './machine.ts';
+import { cpuDescription, processCpuSeconds, processesCpuSeconds } from './machine.ts';
 
 const { values } = parseArgs({
   options: {
@@ -253,36 +253,16 @@ function quantile(sorted: number[], q: number) {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 }
 
-const CLK_TCK = 100;
-
-/** utime + stime of one process in ms, from /proc (clock ticks of 10 ms). */
-async function processCpuMs(pid: number): Promise<number> {
-  const stat = await Bun.file(`/proc/${pid}/stat`).text().catch(() => '');
-  // Fields after the parenthesised command name, which may hold spaces.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) || 0) + (Number(f[12]) || 0)) * (1000 / CLK_TCK);
-}
-
-/** CPU of every PostgreSQL process (postmaster, backends, background workers) in ms. */
-async function postgresCpuMs(): Promise<number> {
-  let total = 0;
-  for (const name of await readdir('/proc').catch(() => [] as string[])) {
-    if (!/^\d+$/.test(name)) continue;
-    const comm = await Bun.file(`/proc/${name}/comm`).text().catch(() => '');
-    if (comm.trim() === 'postgres') total += await processCpuMs(Number(name));
-  }
-  return total;
-}
-
+/** CPU time in ms so far; PostgreSQL's is every postgres process (postmaster, backends, workers). */
 interface CpuSample {
   collector: number;
   postgres: number;
   generator: number;
 }
 
-async function cpuSample(collectorPid: number): Promise<CpuSample> {
+function cpuSample(collectorPid: number): CpuSample {
   const u = process.cpuUsage();
-  return { collector: await processCpuMs(collectorPid), postgres: await postgresCpuMs(), generator: (u.user + u.system) / 1000 };
+  return { collector: processCpuSeconds(collectorPid) * 1000, postgres: processesCpuSeconds('postgres') * 1000, generator: (u.user + u.system) / 1000 };
 }
 
 interface Endpoint {
@@ -312,7 +292,7 @@ async function measure(e: Endpoint, base: string, clients: number, requests: num
   const lat: number[] = [];
   let bytes = 0;
   let next = 0;
-  const cpu0 = await cpuSample(collectorPid);
+  const cpu0 = cpuSample(collectorPid);
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: clients }, async () => {
@@ -324,7 +304,7 @@ async function measure(e: Endpoint, base: string, clients: number, requests: num
     }),
   );
   const wall = performance.now() - t0;
-  const cpu1 = await cpuSample(collectorPid);
+  const cpu1 = cpuSample(collectorPid);
   const perRequestUs = (k: keyof CpuSample) => ((cpu1[k] - cpu0[k]) / lat.length) * 1000;
   lat.sort((a, b) => a - b);
   return {

@@ -24,7 +24,7 @@ import { createScratchDatabase } from '../test/support/admin.ts';
 import { spawnCollector } from '../test/support/collector-process.ts';
 import { copyInto, copyPayloads } from './ingest-copy.ts';
 import { buildMessages } from './ingest-messages.ts';
-import { cpuDescription } from './machine.ts';
+import { cpuDescription, processCpuSeconds } from './machine.ts';
 
 const { values } = parseArgs({
   options: {
@@ -51,15 +51,6 @@ function procStatus(pid: number): Record<string, number> {
 }
 
 /** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
 async function scratch(prefix: string) {
   const db = await createScratchDatabase(prefix);
   const pool = createPool({ url: db.url, max: 2 });
@@ -95,14 +86,14 @@ async function run(workload: string, scenarios: string[], passes: number, split:
     await collector.waitForHealth();
     const pid = collector.proc.pid;
     const rssStart = procStatus(pid).VmRSS ?? 0;
-    const cpu0 = cpuSeconds(pid);
+    const cpu0 = processCpuSeconds(pid);
     const driver = Bun.spawn([process.execPath, path.join(ROOT, 'bench/ingest-driver.ts'),
       '--url', collector.url, '--scenarios', scenarios.join(','), '--passes', String(passes),
       '--batch', values.batch!, '--clients', values.clients!, '--end-at', String(endAt), '--split', split], { stdout: 'pipe', stderr: 'inherit' });
     const out = await new Response(driver.stdout).text();
     if ((await driver.exited) !== 0) throw new Error(`driver failed: ${out}`);
     const result = JSON.parse(out.trim().split('\n').pop()!);
-    const cpu = cpuSeconds(pid) - cpu0;
+    const cpu = processCpuSeconds(pid) - cpu0;
     const hwm = procStatus(pid).VmHWM ?? 0;
     const { rows } = await sql<Record<string, number>>`
       SELECT (SELECT count(*)::int FROM path_probe) AS path_probe, (SELECT count(*)::int FROM hop_quality) AS hop_quality,
