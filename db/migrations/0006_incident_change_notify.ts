@@ -5,8 +5,7 @@ import { sql, type Kysely } from 'kysely';
 // Collectors keep the answers of the incident lists until the incidents
 // change, and learn of a change by LISTEN on 'meshmon_incidents'. The engine
 // and the retention job used to NOTIFY themselves, which left out every other
-// writer: an operator's UPDATE in psql, a restore into a running database, a
-// future job. The table now announces its own changes, whoever makes them.
+// writer: an operator's UPDATE in psql, a future job. The table now announces its own changes, whoever makes them.
 //
 // Statement-level triggers with transition tables: one notification per
 // statement that touched rows (a statement that matched none announces
