@@ -1,5 +1,6 @@
 import type { Executor } from '../db/database.ts';
 import { toIncident } from '../incidents/incident.mapper.ts';
+import { incidentTitle } from '../incidents/incident.schema.ts';
 import type { Incident } from '../incidents/incident.schema.ts';
 import { encodeCursor } from './cursor.ts';
 import { findIncidentDrawer, listIncidents, type IncidentFilter, type IncidentListRow } from './issues.repository.ts';
@@ -38,10 +39,13 @@ function withImpactLists(impact: unknown): Incident['impact'] {
 }
 
 function toListItem(row: IncidentListRow): IssueListItem {
+  const kind = row.kind as IssueListItem['kind'];
+  const scope = row.scope as IssueListItem['scope'];
   return {
     id: row.id,
-    kind: row.kind as IssueListItem['kind'],
-    scope: row.scope as IssueListItem['scope'],
+    kind,
+    title: incidentTitle(kind, scope),
+    scope,
     status: row.status as IssueListItem['status'],
     severity: row.severity as IssueListItem['severity'],
     impact: withImpactLists(row.impact),

@@ -85,5 +85,22 @@ export function playbook(kind: IncidentKind, scope: Scope): Play {
               'If not, check power and its links to neighbours',
             ],
           };
+    case 'partition':
+      return {
+        cause: `The link ${w} (or the site at its far end) is down: the sites behind it are cut off`,
+        next_steps: [
+          'Check power and the radio at the far site',
+          'Check the link’s alignment and the weather on its path',
+          'The sites behind it come back when it does; their own incidents are its children',
+        ],
+      };
+    case 'agent_misreport':
+      return {
+        cause: `The agent on ${w} sends measurements the collector cannot use`,
+        next_steps: [
+          'Read the drop reasons for this node in /registry (ingest_drops)',
+          'Upgrade the agent to a version that parses its routing daemon’s output',
+        ],
+      };
   }
 }

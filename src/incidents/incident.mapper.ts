@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { Incidents } from '../db/schema.generated.ts';
-import type { Incident } from './incident.schema.ts';
+import { incidentTitle, type Incident } from './incident.schema.ts';
 
 export type IncidentRow = Selectable<Incidents>;
 
@@ -8,10 +8,13 @@ const iso = (d: Date | string) => new Date(d).toISOString();
 
 /** Row → the API / replay shape. Times are ISO-8601 UTC. */
 export function toIncident(row: IncidentRow): Incident {
+  const kind = row.kind as Incident['kind'];
+  const scope = row.scope as Incident['scope'];
   return {
     id: row.id,
-    kind: row.kind as Incident['kind'],
-    scope: row.scope as Incident['scope'],
+    kind,
+    title: incidentTitle(kind, scope),
+    scope,
     status: row.status as Incident['status'],
     severity: row.severity as Incident['severity'],
     impact: row.impact as Incident['impact'],

@@ -3,7 +3,9 @@ import { z } from 'zod';
 // The incident as the API returns it and `meshmon replay` prints it. The
 // engine writes rows (incidents table); incident.mapper.ts turns rows into this.
 
-export const IncidentKind = z.enum(['rf_drop', 'jitter_burst', 'loss_spike', 'route_flap', 'bottleneck', 'node_overload', 'agent_silent']);
+export const IncidentKind = z.enum([
+  'rf_drop', 'jitter_burst', 'loss_spike', 'route_flap', 'bottleneck', 'node_overload', 'agent_silent', 'partition', 'agent_misreport',
+]);
 export type IncidentKind = z.infer<typeof IncidentKind>;
 
 export const Severity = z.enum(['minor', 'major', 'critical']);
@@ -56,6 +58,7 @@ export type Impact = z.infer<typeof Impact>;
 export const Incident = z.object({
   id: z.string(),
   kind: IncidentKind,
+  title: z.string().meta({ description: 'One short line for lists and notifications, e.g. "Jitter burst on A → B"' }),
   scope: Scope,
   status: IncidentStatus,
   severity: Severity,
@@ -70,3 +73,27 @@ export const Incident = z.object({
   parent_id: z.string().nullable(),
 });
 export type Incident = z.infer<typeof Incident>;
+
+const KIND_TITLES: Record<IncidentKind, string> = {
+  rf_drop: 'RF drop',
+  jitter_burst: 'Jitter burst',
+  loss_spike: 'Loss spike',
+  route_flap: 'Route flapping',
+  bottleneck: 'Bottleneck',
+  node_overload: 'Node overloaded',
+  agent_silent: 'Agent silent',
+  partition: 'Partition',
+  agent_misreport: 'Agent misreporting',
+};
+
+/** The short line lists and notifications show: derived from kind and scope, so it is never stored. */
+export function incidentTitle(kind: IncidentKind, scope: Scope): string {
+  const what = KIND_TITLES[kind] ?? kind;
+  switch (scope.type) {
+    case 'route': return `${what} on ${scope.src} → ${scope.dst}`;
+    case 'link': return `${what} on link ${scope.a} ↔ ${scope.b}`;
+    case 'node':
+      if (scope.node === '*') return kind === 'agent_silent' ? 'Every agent silent' : `${what}: every node`;
+      return `${what}: ${scope.node}`;
+  }
+}

@@ -14,6 +14,7 @@ function incident(over: Partial<Incident>): Incident {
   return {
     id: `i${++n}`,
     kind: 'bottleneck',
+    title: 'Bottleneck on link A ↔ B',
     scope: { type: 'link', a: 'A', b: 'B' },
     status: 'closed',
     severity: 'major',
