@@ -4,7 +4,7 @@ import type pg from 'pg';
 import type { Config } from '../config.ts';
 import { openDatabase } from '../db/connect.ts';
 import { createDatabase, createPool, type Database } from '../db/database.ts';
-import { embeddedUrl, runningServerPid } from '../db/embedded.ts';
+import { embeddedUrl, readEmbeddedPassword, runningServerPid } from '../db/embedded.ts';
 import type { Logger } from '../log.ts';
 
 export interface ToolDatabase {
@@ -50,7 +50,8 @@ export async function openToolDatabase(config: Config, log: Logger, applicationN
   if (config.DATABASE_URL) return onUrl(config.DATABASE_URL, log, applicationName, 'url');
   const dir = path.resolve(config.DATA_DIR, 'postgres');
   if (runningServerPid(dir)) {
-    return onUrl(embeddedUrl(runningPort(dir) ?? config.EMBEDDED_PG_PORT), log, applicationName, 'embedded-running');
+    const password = readEmbeddedPassword(config.DATA_DIR);
+    return onUrl(embeddedUrl(runningPort(dir) ?? config.EMBEDDED_PG_PORT, password), log, applicationName, 'embedded-running');
   }
   const opened = await openDatabase(config, log, { poolSize: 1, applicationName });
   // Only the server is kept: the tool's own pool is made like the others.
