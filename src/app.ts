@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import type { AppDeps, AppEnv } from './app-deps.ts';
-import { isDatabaseUnavailable } from './db/database.ts';
+import { unavailableReason } from './db/database.ts';
 import { HttpProblem, problemResponse, problems } from './http/problem.ts';
 import { requestContext } from './http/request-log.ts';
 import { bearerAuth, corsMiddleware } from './http/auth.ts';
@@ -17,6 +17,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('*', requestContext(deps));
   app.use('*', corsMiddleware(deps.config));
   app.use('*', bearerAuth(deps.config));
+  // A committed write clears a database trouble noted by an earlier failure (see /healthz).
+  app.use('*', async (c, next) => {
+    await next();
+    if (c.req.method === 'POST' && c.res.status < 300 && deps.status.databaseTrouble()) deps.status.databaseRecovered();
+  });
 
   app.route('/', healthRoutes(deps));
   app.route('/', ingestRoutes(deps));
@@ -27,9 +32,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.onError((err, c) => {
     if (err instanceof HttpProblem) return problemResponse(c, err);
-    if (isDatabaseUnavailable(err)) {
-      deps.log.warn('database unavailable', { request_id: c.get('requestId'), err: (err as Error).message });
-      return problemResponse(c, problems.unavailable());
+    const unavailable = unavailableReason(err);
+    if (unavailable) {
+      deps.log.warn('database unavailable', { request_id: c.get('requestId'), err: (err as Error).message, code: (err as { code?: unknown }).code });
+      deps.status.databaseFailed(unavailable, deps.now());
+      return problemResponse(c, problems.unavailable(`${unavailable}; retry later`));
     }
     // Hono's own HTTPException (e.g. from middleware) keeps its status.
     const status = (err as { status?: unknown }).status;

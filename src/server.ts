@@ -84,6 +84,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       now: () => new Date(),
       embedded: !!database.embedded,
       pool: database.pool,
+      ...(database.embedded ? { embeddedServer: database.embedded.status } : {}),
     };
     const app = createApp(deps);
 

@@ -1,4 +1,5 @@
 import type { Executor } from '../db/database.ts';
+import { engineState } from '../engine/engine-state.ts';
 import { overallHealth } from '../engine/health.ts';
 import { IncidentKind, Severity } from '../incidents/incident.schema.ts';
 import type { StatusRegistry } from '../status.ts';
@@ -14,7 +15,7 @@ const latest = (...ds: Array<Date | string | null | undefined>): Date | null =>
     return !a || x > a ? x : a;
   }, null);
 
-export async function summary(db: Executor, opts: { now: Date; status: StatusRegistry }): Promise<Summary> {
+export async function summary(db: Executor, opts: { now: Date; status: StatusRegistry; engineIntervalS: number }): Promise<Summary> {
   const facts = await summaryFacts(db);
   const bySeverity = zeros(Severity.options);
   const byKind = zeros(IncidentKind.options);
@@ -28,13 +29,18 @@ export async function summary(db: Executor, opts: { now: Date; status: StatusReg
   }
   const open = Severity.options.flatMap((s) => (bySeverity[s] > 0 ? [s] : []));
   // This process's registry is fresher when it leads the engine; job_state covers a leader elsewhere.
-  const engineTick = latest(opts.status.get('engine')?.last_run_at, facts.engine_last_run_at);
+  const engineTick = latest(opts.status.get('engine')?.last_run_at, facts.engine?.last_run_at);
+  const engine = engineState({ local: opts.status.get('engine'), stored: facts.engine, intervalS: opts.engineIntervalS, now: opts.now });
   const ingest = latest(facts.last_ingest_at);
+  let health = overallHealth(open);
+  // Incidents an engine cannot update are not the mesh's state: never green then.
+  if (health === 'green' && (engine.state === 'failing' || engine.state === 'stale')) health = 'yellow';
   return {
-    health: overallHealth(open),
+    health,
     open: { total, roots, by_severity: bySeverity, by_kind: byKind },
     last_ingest_at: ingest ? ingest.toISOString() : null,
     last_engine_tick_at: engineTick ? engineTick.toISOString() : null,
+    engine,
     generated_at: opts.now.toISOString(),
   };
 }

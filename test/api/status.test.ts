@@ -27,6 +27,7 @@ describeEachMode('GET /summary', (get) => {
       },
       last_ingest_at: null,
       last_engine_tick_at: null,
+      engine: { state: 'unknown', last_tick_at: null, last_success_at: null, error: null },
       generated_at: '2026-03-02T12:00:00.000Z',
     });
   });
