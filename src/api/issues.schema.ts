@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Incident, IncidentKind, Severity } from '../incidents/incident.schema.ts';
 import { NodeName } from '../ingest/ingest.schema.ts';
 import { CursorParam } from './cursor.ts';
+import { IncidentId } from './ids.ts';
 import { BooleanParam, IsoTime, Limit, csvEnum, paramIssue, queryObject } from './query.ts';
 
 // Requests and responses of /issues, /issues/{id} and /issues/by-object.
@@ -83,9 +84,7 @@ export const ByObjectQuery = queryObject({
 });
 export type ByObjectQuery = z.infer<typeof ByObjectQuery>;
 
-export const IssueIdParam = z.object({
-  id: z.string().min(1).max(200).meta({ description: 'Incident id, e.g. inc_3f2a…' }),
-});
+export const IssueIdParam = z.object({ id: IncidentId });
 
 export const IssueListItem = Incident.omit({ evidence: true })
   .extend({
