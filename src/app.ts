@@ -3,6 +3,7 @@ import type { AppDeps, AppEnv } from './app-deps.ts';
 import { unavailableReason } from './db/database.ts';
 import { HttpProblem, problemResponse, problems } from './http/problem.ts';
 import { requestContext } from './http/request-log.ts';
+import { bodyLimit, closeAfterHugeBody } from './http/body-limit.ts';
 import { bearerAuth, corsMiddleware } from './http/auth.ts';
 import { healthRoutes } from './health/health.routes.ts';
 import { ingestRoutes } from './ingest/ingest.routes.ts';
@@ -15,8 +16,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.use('*', requestContext(deps));
+  app.use('*', closeAfterHugeBody());
   app.use('*', corsMiddleware(deps.config));
   app.use('*', bearerAuth(deps.config));
+  // Every route but /ingest, which reads its body with its own limit (and counts what it refuses).
+  const limitBody = bodyLimit(deps.config.MAX_BODY_BYTES);
+  app.use('*', (c, next) => (c.req.path === '/ingest' ? next() : limitBody(c, next)));
   // A committed write clears a database trouble noted by an earlier failure (see /healthz).
   app.use('*', async (c, next) => {
     await next();

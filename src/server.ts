@@ -91,9 +91,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const server = Bun.serve({
       hostname: config.HOST,
       port: config.PORT,
-      // Ingest bodies are limited by the ingest route itself (413 problem+json);
-      // Bun's own limit only guards against absurd sizes.
-      maxRequestBodySize: Math.max(config.MAX_BODY_BYTES * 4, 8 * 1024 * 1024),
+      // Bodies are limited by the app (413 problem+json, src/http/body-limit.ts)
+      // and never held whole beyond MAX_BODY_BYTES: Bun's own limit would answer
+      // a bare 413 and reset a client still writing, so it is out of the way.
+      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
       fetch: withAbsoluteUrl(app.fetch, `${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`),
       // A request Hono never saw (a Bun-level failure) still gets a problem, not Bun's HTML page.
       error: (err) => {
