@@ -11,6 +11,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { readEmbeddedPassword, embeddedUrl } from '../../src/db/embedded.ts';
 import { spawnCollector, type CollectorProcess } from '../support/collector-process.ts';
+import { healthz, loadAgent, lostOf, until } from '../support/load-agent.ts';
 import { findFreePort } from '../support/free-port.ts';
 
 const isRoot = process.getuid?.() === 0 && process.platform === 'linux';
@@ -38,61 +39,6 @@ function fill(file: string) {
   }
 }
 
-interface Sent { node: string; sent_at: string }
-
-/** An agent: posts a message every 100 ms, remembers what was acknowledged (200). */
-function agent(url: string) {
-  const acked: Sent[] = [];
-  const statuses = new Map<number, number>();
-  const retryAfter = new Set<string>();
-  let seq = 0;
-  let stop = false;
-  // The collector runs on the wall clock: recent times, one second apart, each (node, time) once.
-  const base = Date.now() - 3_600_000;
-  const loop = (async () => {
-    while (!stop) {
-      const m: Sent = { node: `disk-${seq % 20}`, sent_at: new Date(base + seq++ * 1000).toISOString() };
-      try {
-        const r = await fetch(`${url}/ingest`, {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ schema: 'meshmon.v1', type: 'agent_health', ...m, cpu_pct: 1, mem_mb: 5, queue_len: 0, neighbors_seen: 1, pad: 'x'.repeat(4000) }),
-          signal: AbortSignal.timeout(5_000),
-        });
-        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
-        if (r.status === 200) acked.push(m);
-        if (r.status === 503) retryAfter.add(r.headers.get('retry-after') ?? 'none');
-        await r.arrayBuffer();
-      } catch {
-        statuses.set(0, (statuses.get(0) ?? 0) + 1);
-      }
-      await Bun.sleep(100);
-    }
-  })();
-  return { acked, statuses, retryAfter, stop: async () => { stop = true; await loop; } };
-}
-
-async function healthz(c: CollectorProcess): Promise<{ status: number; body: any; retryAfter: string | null }> {
-  try {
-    const r = await fetch(`${c.url}/healthz`, { signal: AbortSignal.timeout(5_000) });
-    return { status: r.status, body: await r.json(), retryAfter: r.headers.get('retry-after') };
-  } catch (err) {
-    return { status: 0, body: { error: (err as Error).message }, retryAfter: null };
-  }
-}
-
-/** Polls until `ok`; returns the milliseconds it took and the last answer. */
-async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, ms = 60_000): Promise<{ ms: number; last: T }> {
-  const t0 = performance.now();
-  let last = await fn();
-  while (!ok(last)) {
-    if (performance.now() - t0 > ms) throw new Error(`${what}: still ${JSON.stringify(last)} after ${ms} ms`);
-    await Bun.sleep(50);
-    last = await fn();
-  }
-  return { ms: performance.now() - t0, last };
-}
-
 describe.skipIf(!isRoot)('a full disk under a running collector (tmpfs DATA_DIR, root only)', () => {
   const mount = mkdtempSync(path.join(os.tmpdir(), 'meshmon-diskfull-'));
   let mounted = false;
@@ -111,7 +57,7 @@ describe.skipIf(!isRoot)('a full disk under a running collector (tmpfs DATA_DIR,
     collector = await spawnCollector({ DATA_DIR: mount, EMBEDDED_PG_PORT: String(pgPort), ENGINE_INTERVAL: '2', LOG_LEVEL: 'info' });
     const c = collector;
     await c.waitForHealth(200, 120_000);
-    const a = agent(c.url);
+    const a = loadAgent(() => c.url, { prefix: 'disk', padBytes: 4000 });
     await until('first acks', async () => a.acked.length, (n) => n >= 5);
 
     // 1. The data files cannot grow: writes fail with disk_full (53100); reads still work.
@@ -153,8 +99,7 @@ describe.skipIf(!isRoot)('a full disk under a running collector (tmpfs DATA_DIR,
     await db.connect();
     const { rows } = await db.query<{ node: string; time: Date }>("SELECT node, time FROM agent_health WHERE node LIKE 'disk-%'");
     await db.end();
-    const stored = new Set(rows.map((r) => `${r.node}@${new Date(r.time).toISOString()}`));
-    const lost = a.acked.filter((m) => !stored.has(`${m.node}@${new Date(m.sent_at).toISOString()}`));
+    const lost = lostOf(a.acked, rows);
     expect(lost).toEqual([]);
     expect(rows.length).toBeGreaterThanOrEqual(a.acked.length);
 
