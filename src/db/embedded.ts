@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readlinkSync, statfsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, readlinkSync, statfsSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -56,6 +56,21 @@ export function readEmbeddedPassword(dataDir: string): string {
   throw new Error(`${file} (the embedded database's password) is missing or empty: start the collector once to create it`);
 }
 
+/**
+ * Fails early, with what to do, when the password file exists but this user
+ * cannot read it: starting or reaching the server would fail later with a
+ * misleading error (the port is in use, the data directory belongs to another).
+ */
+export function checkPasswordReadable(dataDir: string): void {
+  const file = passwordFile(dataDir);
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new Error(`cannot read ${file} (the embedded database's password): run this as the user that runs the collector`, { cause: err });
+  }
+}
+
 async function readPasswordIfAny(dataDir: string): Promise<string | null> {
   try {
     return (await readFile(passwordFile(dataDir), 'utf8')).trim() || null;
@@ -92,8 +107,9 @@ export function runningServerPid(dir: string): number | null {
   try {
     process.kill(pid, 0);
     return pid;
-  } catch {
-    return null;
+  } catch (err) {
+    // Another user's process (the server runs as postgres when the collector is root): it exists.
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : null;
   }
 }
 

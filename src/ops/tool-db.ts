@@ -4,7 +4,7 @@ import type pg from 'pg';
 import type { Config } from '../config.ts';
 import { openDatabase } from '../db/connect.ts';
 import { createDatabase, createPool, type Database } from '../db/database.ts';
-import { embeddedUrl, readEmbeddedPassword, runningServerPid } from '../db/embedded.ts';
+import { checkPasswordReadable, embeddedUrl, readEmbeddedPassword, runningServerPid } from '../db/embedded.ts';
 import type { Logger } from '../log.ts';
 
 export interface ToolDatabase {
@@ -48,6 +48,7 @@ function onUrl(url: string, log: Logger, applicationName: string, source: ToolDa
  */
 export async function openToolDatabase(config: Config, log: Logger, applicationName: string): Promise<ToolDatabase> {
   if (config.DATABASE_URL) return onUrl(config.DATABASE_URL, log, applicationName, 'url');
+  checkPasswordReadable(config.DATA_DIR);
   const dir = path.resolve(config.DATA_DIR, 'postgres');
   if (runningServerPid(dir)) {
     const password = readEmbeddedPassword(config.DATA_DIR);

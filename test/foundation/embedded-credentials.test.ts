@@ -9,7 +9,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { embeddedUrl, PASSWORD_FILE, readEmbeddedPassword, startEmbedded, type EmbeddedServer } from '../../src/db/embedded.ts';
 import { silentLogger } from '../../src/log.ts';
-import { REPO_ROOT } from '../support/collector-process.ts';
+import { MESHMON_BIN, REPO_ROOT, spawnCollector } from '../support/collector-process.ts';
 import { findFreePort } from '../support/free-port.ts';
 import { tempDataDir } from '../support/temp-dir.ts';
 
@@ -130,6 +130,31 @@ describe('embedded PostgreSQL credentials', () => {
   }, 120_000);
 });
 
+describe('meshmon status and the password file', () => {
+  test('shows the login to whoever can read the file; another local user can neither read it nor log in', async () => {
+    const { dir, port } = await scratch('meshmon-cred-status');
+    const c = await spawnCollector({ DATA_DIR: dir, EMBEDDED_PG_PORT: String(port), ENGINE_ENABLED: 'false', LOG_LEVEL: 'warn' });
+    cleanups.push(() => c.stop('SIGTERM'));
+    await c.waitForHealth(200, 90_000);
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', DATA_DIR: dir, EMBEDDED_PG_PORT: String(port) };
+    const own = Bun.spawnSync([MESHMON_BIN, 'status', '--json'], { cwd: REPO_ROOT, env });
+    expect(own.exitCode, own.stderr.toString()).toBe(0);
+    const report = JSON.parse(own.stdout.toString());
+    const pw = readEmbeddedPassword(dir);
+    expect(report.database.credentials).toEqual({ file: path.join(dir, PASSWORD_FILE), url: embeddedUrl(port, pw) });
+    const text = Bun.spawnSync([MESHMON_BIN, 'status'], { cwd: REPO_ROOT, env }).stdout.toString();
+    expect(text).toContain(`login      ${embeddedUrl(port, pw)}`);
+
+    // Another local user (root can become one): the file is closed to them, and so is the database.
+    if (process.getuid?.() === 0 && Bun.which('setpriv')) {
+      const other = Bun.spawnSync(['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', MESHMON_BIN, 'status'], { cwd: REPO_ROOT, env });
+      expect(other.exitCode).toBe(1);
+      expect(other.stderr.toString()).toContain('run this as the user that runs the collector');
+      expect(other.stdout.toString() + other.stderr.toString()).not.toContain(pw);
+    }
+  }, 120_000);
+});
+
 test('no fixed password anywhere in the tree', async () => {
   const files = Bun.spawnSync(['git', 'ls-files', '-z'], { cwd: REPO_ROOT }).stdout.toString().split('\0').filter(Boolean);
   // The constant earlier collectors used, spelt so that this file does not contain it.
@@ -145,8 +170,8 @@ test('no fixed password anywhere in the tree', async () => {
       if (assigned.test(line)) found.push(`${f}:${i + 1}: ${line.trim()}`);
       for (const m of line.matchAll(inUrl)) {
         const pw = m[1]!;
-        // Placeholders and variables, and the config tests' unreachable example host.
-        if (/^(password|\$\{[^}]+\}|<[^>]+>)$/i.test(pw) || f === 'test/foundation/config.test.ts') continue;
+        // Placeholders and variables; tests may use made-up logins to unreachable hosts (to check they never show).
+        if (/^(password|\$\{[^}]+\}|<[^>]+>)$/i.test(pw) || f.startsWith('test/')) continue;
         found.push(`${f}:${i + 1}: ${line.trim()}`);
       }
     }
