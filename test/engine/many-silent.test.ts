@@ -72,6 +72,7 @@ describeEachMode('many silent nodes', (get) => {
 
       // 7 min on: all of them silent (5 min without a word) — one tick opens them all.
       let result = await tick(T0 + 7 * MIN);
+      const openedIn = result.durationMs;
       expect(result.opened.length).toBeGreaterThanOrEqual(SILENT);
       let s = await openState(get().db);
       expect(s.covered).toBe(SILENT);
@@ -85,6 +86,7 @@ describeEachMode('many silent nodes', (get) => {
       // 30 min of silence: every one of them turns major in one tick (20,000+ updates and events).
       await anchorsUntil(T0 + 32 * MIN, T0 + 8 * MIN);
       result = await tick(T0 + 32 * MIN);
+      const majorIn = result.durationMs;
       expect(result.updated.length).toBeGreaterThanOrEqual(SILENT);
       s = await openState(get().db);
       expect(s.covered).toBe(SILENT);
@@ -101,6 +103,7 @@ describeEachMode('many silent nodes', (get) => {
       const { body } = await t.json('/summary');
       expect(body.engine.state).toBe('ok');
       expect(body.health).toBe('green');
+      console.error(`[${SILENT} silent nodes, ${get().mode}] the tick opening them all took ${Math.round(openedIn)} ms, the one turning them major ${Math.round(majorIn)} ms`);
     } finally {
       await runner.stop();
     }
