@@ -18,6 +18,16 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!().catch(() => {});
 }, 60_000);
 
+/** A DATA_DIR removed only once no server runs in it any more (a killed collector's is stopped by its watchdog, not at once). */
+async function dataDir(prefix: string) {
+  const data = await tempDataDir(prefix);
+  cleanups.push(async () => {
+    for (let i = 0; i < 300 && runningServerPid(path.join(data.dir, 'postgres')); i++) await Bun.sleep(100);
+    await data.remove();
+  });
+  return data;
+}
+
 async function storedRows(url: string, prefix: string) {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
@@ -53,11 +63,10 @@ async function outageAndRecovery(c: { url: string }, a: LoadAgent, t0: number) {
 
 describe('faults under load (real processes)', () => {
   test('the embedded PostgreSQL killed (-9): 503 + Retry-After while the collector restarts it; nothing acknowledged lost', async () => {
-    const data = await tempDataDir('meshmon-pgkill');
-    cleanups.push(data.remove);
+    const data = await dataDir('meshmon-pgkill');
     const pgPort = await findFreePort();
     const c = await spawnCollector({ DATA_DIR: data.dir, EMBEDDED_PG_PORT: String(pgPort), LOG_LEVEL: 'warn' });
-    cleanups.push(() => c.stop('SIGKILL'));
+    cleanups.push(() => c.stop('SIGTERM'));
     await c.waitForHealth(200, 90_000);
     const a = loadAgent(() => c.url, { prefix: 'pgkill' });
     await until('acks', async () => a.acked.length, (n) => n >= 10);
@@ -69,8 +78,7 @@ describe('faults under load (real processes)', () => {
   }, 180_000);
 
   test('the collector killed (-9) and started again by its supervisor: agents retry, nothing acknowledged lost', async () => {
-    const data = await tempDataDir('meshmon-collkill');
-    cleanups.push(data.remove);
+    const data = await dataDir('meshmon-collkill');
     const pgPort = await findFreePort();
     const env = { DATA_DIR: data.dir, EMBEDDED_PG_PORT: String(pgPort), LOG_LEVEL: 'warn', PORT: String(await findFreePort()) };
     const first = await spawnCollector(env);
@@ -84,7 +92,7 @@ describe('faults under load (real processes)', () => {
     const t0 = performance.now();
     // What a supervisor does (systemd Restart=, compose restart:): start it again at once.
     const second = await spawnCollector(env);
-    cleanups.push(() => second.stop('SIGKILL'));
+    cleanups.push(() => second.stop('SIGTERM'));
     const back = await until('/healthz 200', () => healthz(second), (h) => h.status === 200, 90_000);
     const n = a.acked.length;
     await until('an acknowledged message', async () => a.acked.length, (x) => x > n, 30_000);
@@ -98,14 +106,13 @@ describe('faults under load (real processes)', () => {
     let server: EmbeddedServer | null = null;
     test('restart (fast shutdown, 3 s down, start) and kill -9: 503 + Retry-After meanwhile, back without touching the collector', async () => {
       // A throwaway server stands for the compose database (never the shared one on 5432).
-      const data = await tempDataDir('meshmon-extdb');
-      cleanups.push(data.remove);
+      const data = await dataDir('meshmon-extdb');
       const port = await findFreePort();
       server = await startEmbedded({ dataDir: data.dir, port, log: silentLogger });
       cleanups.push(async () => { await server?.stop(); });
       const url = server.url;
       const c = await spawnCollector({ DATABASE_URL: url, LOG_LEVEL: 'warn' });
-      cleanups.push(() => c.stop('SIGKILL'));
+      cleanups.push(() => c.stop('SIGTERM'));
       await c.waitForHealth(200, 90_000);
       const a = loadAgent(() => c.url, { prefix: 'extdb' });
       await until('acks', async () => a.acked.length, (n) => n >= 10);
@@ -144,7 +151,7 @@ describe('faults under load (real processes)', () => {
     const scratch = await createScratchDatabase('meshmon_slow');
     cleanups.push(scratch.drop);
     const c = await spawnCollector({ DATABASE_URL: scratch.url, TIMESCALEDB: 'off', LOG_LEVEL: 'warn' });
-    cleanups.push(() => c.stop('SIGKILL'));
+    cleanups.push(() => c.stop('SIGTERM'));
     await c.waitForHealth(200, 90_000);
     const sockets: net.Socket[] = [];
     cleanups.push(async () => { for (const s of sockets) s.destroy(); });

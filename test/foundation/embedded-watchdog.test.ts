@@ -35,7 +35,10 @@ async function goneWithin(pid: number, ms: number): Promise<number | null> {
 describe('kill -9 of the collector', () => {
   test('leaves no embedded PostgreSQL behind; the next start is clean', async () => {
     const data = await tempDataDir('meshmon-kill9');
-    cleanups.push(data.remove);
+    cleanups.push(async () => {
+      for (let i = 0; i < 300 && runningServerPid(path.join(data.dir, 'postgres')); i++) await Bun.sleep(100);
+      await data.remove();
+    });
     const port = String(await findFreePort());
     const env = { DATA_DIR: data.dir, EMBEDDED_PG_PORT: port, LOG_LEVEL: 'warn' };
     const dir = path.join(data.dir, 'postgres');
@@ -62,7 +65,7 @@ describe('kill -9 of the collector', () => {
       // The next start is a normal one: no "left running by an earlier collector".
       if (round === 2) {
         const next = await spawnCollector(env);
-        cleanups.push(() => next.stop('SIGKILL'));
+        cleanups.push(() => next.stop('SIGTERM'));
         await next.waitForHealth(200, 90_000);
         expect(next.output()).not.toContain('left running by an earlier collector');
         expect(await next.stop('SIGTERM')).toBe(0);
