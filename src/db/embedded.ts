@@ -18,8 +18,10 @@ export const EMBEDDED_DATABASE = 'meshmon';
 export const PASSWORD_FILE = 'postgres-password';
 
 export interface EmbeddedStatus {
-  /** False between an unexpected exit and the restart. */
+  /** False between an unexpected exit and the restart, or after a shutdown from outside. */
   running: boolean;
+  /** The collector is starting it again (false after a shutdown from outside: that one is meant). */
+  restarting: boolean;
   /** Why it last exited unexpectedly, in a few words (e.g. "its disk is full"); null when it never did. */
   reason: string | null;
 }
@@ -458,6 +460,7 @@ function supervise(p: { server: EmbeddedPostgresInstance; dir: string; log: Logg
   let running = true;
   let reason: string | null = null;
   let restarting: Promise<void> | null = null;
+  let settled = true;
 
   const watch = (c: ChildProcess | undefined) => {
     c?.once('exit', (code, signal) => {
@@ -474,7 +477,8 @@ function supervise(p: { server: EmbeddedPostgresInstance; dir: string; log: Logg
       running = false;
       reason = exitReason(recent.slice(-8), code, signal);
       log.error('embedded PostgreSQL exited unexpectedly; restarting it', { code, signal, reason, last_output: recent.slice(-5) });
-      restarting = restart();
+      settled = false;
+      restarting = restart().finally(() => { settled = true; });
     });
   };
 
@@ -509,7 +513,7 @@ function supervise(p: { server: EmbeddedPostgresInstance; dir: string; log: Logg
   watch(child);
 
   return {
-    status: () => ({ running, reason }),
+    status: () => ({ running, restarting: !running && restarting !== null && !settled, reason }),
     stop: async () => {
       stopping = true;
       await restarting;

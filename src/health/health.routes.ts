@@ -37,7 +37,9 @@ export function healthRoutes(deps: AppDeps) {
     } catch (err) {
       dbReason = publicReason(err);
       const server = deps.embeddedServer?.();
-      if (server && !server.running && server.reason) dbReason = `the embedded database stopped (${server.reason}); the collector restarts it`;
+      if (server && !server.running && server.reason) {
+        dbReason = `the embedded database stopped (${server.reason})${server.restarting ? '; the collector is starting it again' : ''}`;
+      }
     }
     let writable: boolean | null = null;
     if (up && deps.status.databaseTrouble()) {
