@@ -105,7 +105,7 @@ describe.skipIf(!available)('TimescaleDB installed but not preloaded (throwaway 
     await cluster.configure("shared_preload_libraries = ''");
     await cluster.restart();
     try {
-      for (const env of [{}, { TIMESCALEDB: 'off' }]) {
+      for (const env of [{}, { TIMESCALEDB: 'off' }] as Record<string, string>[]) {
         const r = await meshmon(['serve'], { DATABASE_URL: cluster.url('meshmon_refused'), ...env }, 10_000);
         expect({ env, code: r.code }).toEqual({ env, code: 2 });
         expect(r.stderr).toContain("shared_preload_libraries = 'timescaledb'");
