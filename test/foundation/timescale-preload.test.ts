@@ -5,6 +5,8 @@
 // shared server on 5432.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import pg from 'pg';
+import { isPreloaded, notPreloadedProblem, preloadLine } from '../../src/db/timescale.ts';
+import type { TimescaleFacts } from '../../src/db/timescale.repository.ts';
 import { MESHMON_BIN, REPO_ROOT, spawnCollector } from '../support/collector-process.ts';
 import { hasTimescaleLibrary, startThrowawayCluster, type ThrowawayCluster } from '../support/pg-cluster.ts';
 
@@ -117,4 +119,29 @@ describe.skipIf(!available)('TimescaleDB installed but not preloaded (throwaway 
       await cluster.restart();
     }
   }, 60_000);
+});
+
+describe('the preload line and the preloaded test', () => {
+  const facts = (over: Partial<TimescaleFacts>): TimescaleFacts => ({
+    server_version: '16.4', server_version_num: 160_004, pglite: false, available: '2.17.2', installed: null,
+    preload_libraries: '', loader_loaded: false, license: null, config_file: null, migrated: false, superuser: false, ...over,
+  });
+
+  test('keeps what the server already preloads', () => {
+    expect(preloadLine(facts({ preload_libraries: 'pg_stat_statements' }))).toBe("shared_preload_libraries = 'pg_stat_statements,timescaledb'");
+    expect(preloadLine(facts({ preload_libraries: null }))).toBe("shared_preload_libraries = 'timescaledb'");
+  });
+
+  test('a library path, a loader that announced itself, or PGlite count as preloaded', () => {
+    expect(isPreloaded(facts({ preload_libraries: 'pg_stat_statements, "$libdir/timescaledb"' }))).toBe(true);
+    expect(isPreloaded(facts({ preload_libraries: null, loader_loaded: true }))).toBe(true);
+    expect(isPreloaded(facts({ pglite: true }))).toBe(true);
+    expect(isPreloaded(facts({ preload_libraries: 'timescaledb_toolkit' }))).toBe(false);
+  });
+
+  test('without a readable config file, the message says where Debian keeps it', () => {
+    const p = notPreloadedProblem(facts({}));
+    expect(p.fix[0]).toContain('/etc/postgresql/16/main/postgresql.conf');
+    expect(p.exitCode).toBe(2);
+  });
 });
