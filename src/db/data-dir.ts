@@ -103,7 +103,10 @@ export function inspectDataDir(configured: string): DataDirReport {
     let st;
     try {
       st = statSync(p);
-    } catch {
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // Not missing but hidden: a parent this user may not search (another user's DATA_DIR).
+      if (code !== 'ENOENT') issues.push({ kind: 'not_writable', path: path.dirname(p), code: code ?? 'EACCES' });
       missingFrom = p;
       break;
     }
@@ -166,7 +169,11 @@ export function dataDirProblem(r: DataDirReport): StartupProblem | null {
       const why = issue.code === 'EROFS' ? 'is on a read-only file system' : `is not writable for the user ${r.process.name} (${issue.code === 'EACCES' ? 'permission denied' : issue.code})`;
       const fix = issue.code === 'EROFS'
         ? [elsewhere]
-        : [`create it for this user: sudo install -d -o ${r.process.name} ${issue.path === r.clusterDir || issue.path === r.dataDir ? issue.path : r.dataDir}`, elsewhere];
+        : [
+          `create it for this user: sudo install -d -o ${r.process.name} ${issue.path === r.clusterDir || issue.path === r.dataDir ? issue.path : r.dataDir}`,
+          elsewhere,
+          'or run the collector and the meshmon commands as the user that owns it (with the systemd unit: sudo -u meshmon …)',
+        ];
       return new StartupProblem('data_dir_not_writable', `${where}: the collector cannot create or write its data there: ${issue.path} ${why}.`, fix, { ...detail, code: issue.code });
     }
     case 'not_enterable':
