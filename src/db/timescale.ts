@@ -48,14 +48,14 @@ export function notPreloadedProblem(f: TimescaleFacts): StartupProblem {
   if (f.installed) {
     return new StartupProblem(
       'timescaledb_not_preloaded',
-      `this database uses TimescaleDB ${f.installed}, but the server does not have it in shared_preload_libraries: its first use would end the session (FATAL: extension "timescaledb" must be preloaded), so the collector stops here instead of retrying.`,
+      `this database uses TimescaleDB ${f.installed}, but the server does not have it in shared_preload_libraries: its first use would end the session (FATAL: extension "timescaledb" must be preloaded), so the collector refuses to start rather than retry it.`,
       [`${preload}. (TIMESCALEDB=off does not help here: this database's tables are already hypertables.)`],
       detail,
     );
   }
   return new StartupProblem(
     'timescaledb_not_preloaded',
-    `TimescaleDB ${f.available} is installed on the database server but not in shared_preload_libraries: creating its extension would end the session (FATAL: extension "timescaledb" must be preloaded), so the collector stops here instead of retrying.`,
+    `TimescaleDB ${f.available} is installed on the database server but not in shared_preload_libraries: creating its extension would end the session (FATAL: extension "timescaledb" must be preloaded), so the collector refuses to start rather than retry it.`,
     [preload, 'set TIMESCALEDB=off to go on without TimescaleDB (plain tables; a database created that way stays plain)'],
     detail,
   );
