@@ -167,7 +167,9 @@ test('no fixed password anywhere in the tree', async () => {
     const text = await readFile(path.join(REPO_ROOT, f), 'utf8').catch(() => '');
     if (text.includes(former)) found.push(`${f}: the former embedded password`);
     for (const [i, line] of text.split('\n').entries()) {
-      if (assigned.test(line)) found.push(`${f}:${i + 1}: ${line.trim()}`);
+      const a = assigned.exec(line);
+      // A mask written over a password (`***`) is not one.
+      if (a && !/^\*+$/.test(a[2]!)) found.push(`${f}:${i + 1}: ${line.trim()}`);
       for (const m of line.matchAll(inUrl)) {
         const pw = m[1]!;
         // Placeholders and variables; tests may use made-up logins to unreachable hosts (to check they never show).
