@@ -231,22 +231,30 @@ export interface OpenCoverage {
   windows: WindowsNow;
 }
 
-/** Every open incident and which of them a window covers now: for the summary and the notifier. */
+/** Every open incident and which of them a window covers now: for the summary, the topology and the notifier. */
 export async function openIncidentCoverage(db: Executor, now: Date, known?: WindowsNow): Promise<OpenCoverage> {
   const windows = known ?? (await windowsAt(db, now));
   const open = await openCoverRows(db, OPEN_INCIDENTS_LIMIT);
+  return { open, covered: await coverMarks(db, open, windows), windows };
+}
+
+/** The covering window of each of `rows` (open incidents) under the active `windows`; parents read as needed. */
+export async function coverMarks(
+  db: Executor,
+  rows: ReadonlyArray<Pick<CoverRow, 'id' | 'scope' | 'nodes' | 'links' | 'parent_id'>>,
+  windows: WindowsNow,
+): Promise<Map<string, MaintenanceMark>> {
   const covered = new Map<string, MaintenanceMark>();
-  if (windows.active.length) {
-    const byId = new Map(open.map((r) => [r.id, r]));
-    const missingParents = [...new Set(open.flatMap((r) => (r.parent_id && !byId.has(r.parent_id) ? [r.parent_id] : [])))];
-    for (const p of await coverRows(db, missingParents)) byId.set(p.id, p);
-    for (const r of open) {
-      const parent = r.parent_id ? byId.get(r.parent_id) : undefined;
-      const w = coveringWindow(windows.active, toCoverTarget(r), parent ? toCoverTarget(parent) : null);
-      if (w) covered.set(r.id, mark(w));
-    }
+  if (!windows.active.length) return covered;
+  const byId = new Map<string, Pick<CoverRow, 'scope' | 'nodes' | 'links'>>(rows.map((r) => [r.id, r]));
+  const missingParents = [...new Set(rows.flatMap((r) => (r.parent_id && !byId.has(r.parent_id) ? [r.parent_id] : [])))];
+  for (const p of await coverRows(db, missingParents)) byId.set(p.id, p);
+  for (const r of rows) {
+    const parent = r.parent_id ? byId.get(r.parent_id) : undefined;
+    const w = coveringWindow(windows.active, toCoverTarget(r), parent ? toCoverTarget(parent) : null);
+    if (w) covered.set(r.id, mark(w));
   }
-  return { open, covered, windows };
+  return covered;
 }
 
 export interface MaintenanceEvent {
