@@ -9,6 +9,9 @@ import { healthRoutes } from './health/health.routes.ts';
 import { ingestRoutes } from './ingest/ingest.routes.ts';
 import { apiRoutes } from './api/api.routes.ts';
 import { metricsRoutes } from './ops/metrics.routes.ts';
+import { operatorRoutes } from './operator/operator.routes.ts';
+import { maintenanceRoutes } from './maintenance/maintenance.routes.ts';
+import { topologyRoutes } from './topology/topology.routes.ts';
 
 export type { AppDeps, AppEnv } from './app-deps.ts';
 
@@ -23,6 +26,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', ingestRoutes(deps));
   app.route('/', metricsRoutes(deps));
   app.route('/', apiRoutes(deps));
+  app.route('/', operatorRoutes(deps));
+  app.route('/', maintenanceRoutes(deps));
+  app.route('/', topologyRoutes(deps));
 
   app.notFound((c) => {
     recordUnknownPath(deps.metrics, c.req.method, c.req.path, deps.now());
