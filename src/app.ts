@@ -10,6 +10,9 @@ import { healthRoutes } from './health/health.routes.ts';
 import { ingestRoutes } from './ingest/ingest.routes.ts';
 import { apiRoutes } from './api/api.routes.ts';
 import { metricsRoutes } from './ops/metrics.routes.ts';
+import { operatorRoutes } from './operator/operator.routes.ts';
+import { maintenanceRoutes } from './maintenance/maintenance.routes.ts';
+import { topologyRoutes } from './topology/topology.routes.ts';
 
 export type { AppDeps, AppEnv } from './app-deps.ts';
 
@@ -33,6 +36,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', ingestRoutes(deps));
   app.route('/', metricsRoutes(deps));
   app.route('/', apiRoutes(deps));
+  app.route('/', operatorRoutes(deps));
+  app.route('/', maintenanceRoutes(deps));
+  app.route('/', topologyRoutes(deps));
 
   app.notFound((c) => {
     recordUnknownPath(deps.metrics, c.req.method, c.req.path, deps.now());
@@ -46,6 +52,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       deps.log.warn('database unavailable', { request_id: c.get('requestId'), err: (err as Error).message, code: (err as { code?: unknown }).code });
       deps.status.databaseFailed(unavailable, deps.now());
       return problemResponse(c, problems.unavailable(`${unavailable}; retry later`));
+    }
+    // A character PostgreSQL cannot store (a NUL) that a schema let through: the client's input, not a
+    // server fault. Every field is meant to be checked before the database sees it; this is the net.
+    const code = (err as { code?: unknown }).code;
+    if (code === '22021' || code === '22P05') {
+      deps.log.warn('input the database cannot store reached it (a schema should refuse it)', { request_id: c.get('requestId'), path: c.req.path, code });
+      return problemResponse(c, problems.badRequest('the request holds a character the database cannot store (NUL or an invalid byte sequence)'));
     }
     // Hono's own HTTPException (e.g. from middleware) keeps its status.
     const status = (err as { status?: unknown }).status;

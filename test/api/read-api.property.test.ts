@@ -59,8 +59,9 @@ const segment = fc.oneof(
 );
 
 const url = fc.oneof(
-  fc.tuple(fc.constantFrom('/issues', '/issues/by-object', '/summary', '/registry'), query).map(([p, q]) => (q ? `${p}?${q}` : p)),
+  fc.tuple(fc.constantFrom('/issues', '/issues/by-object', '/summary', '/registry', '/maintenance', '/topology', '/audit'), query).map(([p, q]) => (q ? `${p}?${q}` : p)),
   fc.tuple(segment, query).map(([id, q]) => `/issues/${id}${q ? `?${q}` : ''}`),
+  fc.tuple(segment, query).map(([id, q]) => `/maintenance/${id}${q ? `?${q}` : ''}`),
   fc.tuple(segment, segment, query).map(([s, d, q]) => `/paths/${s}/${d}/series${q ? `?${q}` : ''}`),
 );
 
@@ -111,7 +112,8 @@ describeEachMode(
         ['/issues/by-object?node=%00', 'node'], ['/issues/by-object?node=A%00', 'node'], ['/issues/by-object?link=A--B%00', 'link'],
         ['/issues/by-object?route=A,B%00', 'route'], ['/issues?node=%00', 'node'], ['/paths/A%00/B/series', 'src'], ['/paths/A/%00/series', 'dst'],
         ['/issues?since=0000-01-01T00:00:00Z', 'since'], ['/issues?until=2026-13-01T00:00:00Z', 'until'], ['/issues?since=2026-02-30T00:00:00Z', 'since'],
-        ['/paths/A/B/series?since=0001-01-01T00:00:00%2B01:00', 'since'],
+        ['/paths/A/B/series?since=0001-01-01T00:00:00%2B01:00', 'since'], ['/maintenance/%00', 'id'], ['/maintenance/mw_a%00', 'id'],
+        ['/maintenance?cursor=' + FORGED_CURSORS[0], 'cursor'],
         ...FORGED_CURSORS.flatMap((c) => [[`/issues?cursor=${c}`, 'cursor'], [`/issues/by-object?node=A&cursor=${c}`, 'cursor']] as Array<[string, string]>),
       ];
       for (const [u, param] of cases) {
@@ -120,6 +122,36 @@ describeEachMode(
         expect(r.res.headers.get('content-type')).toStartWith(PROBLEM_CONTENT_TYPE);
         expect({ u, paths: r.body.errors.map((e: { path: string }) => e.path) }).toEqual({ u, paths: [param] });
       }
+    });
+  },
+  ['apache', 'none'],
+);
+
+describeEachMode(
+  'writes: text the database cannot store',
+  (get) => {
+    test('a NUL or another control character in who, a note or a reason is a 4xx naming the field, never a 500', async () => {
+      await get().truncate();
+      await insertIncident(get().db, { id: 'inc_a', started_at: '2026-03-02T10:00:00Z' });
+      const token = 'operator-token-0123456789';
+      const t = testApp(get(), { now: '2026-03-02T12:00:00Z', env: { OPERATOR_TOKEN: token } });
+      const auth = { Authorization: `Bearer ${token}` };
+      const window = { by: 'KX6ABC', scope: { type: 'mesh' }, ends_at: '2026-03-02T13:00:00Z', reason: 'antenna work' };
+      const cases: Array<[string, string, unknown, string]> = [
+        ['POST', '/issues/inc_a/ack', { by: 'KX6\u0000ABC' }, 'by'],
+        ['POST', '/issues/inc_a/ack', { by: 'KX6ABC', note: 'on it\u0000' }, 'note'],
+        ['POST', '/issues/inc_a/notes', { by: 'KX6ABC', note: '\u0007bell' }, 'note'],
+        ['POST', '/maintenance', { ...window, reason: 'antenna\u0000work' }, 'reason'],
+        ['POST', '/maintenance', { ...window, by: '\u0000' }, 'by'],
+        ['DELETE', '/maintenance/mw_x?by=a%00', undefined, 'by'],
+      ];
+      for (const [method, u, body, field] of cases) {
+        const r = await t.json(u, { method, headers: { 'Content-Type': 'application/json', ...auth }, ...(body ? { body: JSON.stringify(body) } : {}) });
+        expect({ u, field, status: r.status }).toEqual({ u, field, status: method === 'DELETE' ? 400 : 422 });
+        expect(r.body.errors.map((e: { path: string }) => e.path)).toEqual([field]);
+      }
+      // Tab and line breaks are text.
+      expect((await t.post('/issues/inc_a/notes', { by: 'KX6ABC', note: 'line one\nline two\tand a tab' }, { headers: auth })).status).toBe(201);
     });
   },
   ['apache', 'none'],
