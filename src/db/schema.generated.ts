@@ -111,11 +111,30 @@ export interface Incidents {
   updated_at: Timestamp;
 }
 
-export interface IngestSkewLedger {
+export interface IngestClockLedger {
+  dst: Generated<string>;
+  hop_index: Generated<number>;
+  received_at: Timestamp;
   sent_at: Timestamp;
-  series: string;
+  src: string;
   tbl: string;
-  time: Timestamp;
+}
+
+export interface IngestDrops {
+  bucket: Timestamp;
+  drops: number;
+  last_at: Timestamp;
+  node: string;
+  reason: string;
+}
+
+export interface IngestVolume {
+  affected: number;
+  bucket: Timestamp;
+  kind: string;
+  last_at: Timestamp;
+  measurements: number;
+  node: string;
 }
 
 export interface JobState {
@@ -126,6 +145,15 @@ export interface JobState {
   last_run_at: Timestamp | null;
   last_success_at: Timestamp | null;
   name: string;
+}
+
+export interface NodeAddresses {
+  address: string;
+  learned_at: Timestamp;
+  node: string;
+  rekeyed_at: Timestamp | null;
+  source: string;
+  updated_at: Timestamp;
 }
 
 export interface Nodes {
@@ -189,8 +217,11 @@ export interface DB {
   hop_quality_hourly: HopQualityHourly;
   incident_events: IncidentEvents;
   incidents: Incidents;
-  ingest_skew_ledger: IngestSkewLedger;
+  ingest_clock_ledger: IngestClockLedger;
+  ingest_drops: IngestDrops;
+  ingest_volume: IngestVolume;
   job_state: JobState;
+  node_addresses: NodeAddresses;
   nodes: Nodes;
   path_probe: PathProbe;
   path_probe_hourly: PathProbeHourly;
