@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { IncidentListCache } from './api/list-cache.ts';
+import type { MeshAddresses } from './ingest/addresses.service.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import type { DatabaseInfo } from './db/mode.ts';
@@ -29,6 +30,12 @@ export interface AppDeps {
   embedded: boolean;
   /** The pg pool behind `db`, when there is one (not with PGlite), for pool metrics. */
   pool?: pg.Pool;
+  /**
+   * Mesh address → name work of this process (cache, reverse DNS, moving rows
+   * to learnt names). Absent: ingest still learns pairs from probes and names
+   * addresses, but nothing runs in the background.
+   */
+  addresses?: MeshAddresses;
 }
 
 export type AppEnv = { Variables: { requestId: string } };

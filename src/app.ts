@@ -5,7 +5,7 @@ import { HttpProblem, problemResponse, problems } from './http/problem.ts';
 import { requestContext } from './http/request-log.ts';
 import { bearerAuth, corsMiddleware } from './http/auth.ts';
 import { healthRoutes } from './health/health.routes.ts';
-import { ingestRoutes } from './ingest/ingest.routes.ts';
+import { INGEST_PATHS, ingestRoutes } from './ingest/ingest.routes.ts';
 import { apiRoutes } from './api/api.routes.ts';
 import { metricsRoutes } from './ops/metrics.routes.ts';
 
@@ -19,7 +19,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('*', bearerAuth(deps.config));
 
   app.route('/', healthRoutes(deps));
-  app.route('/', ingestRoutes(deps));
+  // One handler, mounted where agents post: /ingest and the upstream agent's /api/reports.
+  const ingest = ingestRoutes(deps);
+  for (const path of INGEST_PATHS) app.route(path, ingest);
   app.route('/', metricsRoutes(deps));
   app.route('/', apiRoutes(deps));
 
