@@ -3,11 +3,15 @@ import type { AppDeps, AppEnv } from './app-deps.ts';
 import { isDatabaseUnavailable } from './db/database.ts';
 import { HttpProblem, problemResponse, problems } from './http/problem.ts';
 import { requestContext } from './http/request-log.ts';
+import { recordUnknownPath } from './http/unknown-paths.ts';
 import { bearerAuth, corsMiddleware } from './http/auth.ts';
 import { healthRoutes } from './health/health.routes.ts';
 import { INGEST_PATHS, ingestRoutes } from './ingest/ingest.routes.ts';
 import { apiRoutes } from './api/api.routes.ts';
 import { metricsRoutes } from './ops/metrics.routes.ts';
+import { operatorRoutes } from './operator/operator.routes.ts';
+import { maintenanceRoutes } from './maintenance/maintenance.routes.ts';
+import { topologyRoutes } from './topology/topology.routes.ts';
 
 export type { AppDeps, AppEnv } from './app-deps.ts';
 
@@ -24,8 +28,14 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   for (const path of INGEST_PATHS) app.route(path, ingest);
   app.route('/', metricsRoutes(deps));
   app.route('/', apiRoutes(deps));
+  app.route('/', operatorRoutes(deps));
+  app.route('/', maintenanceRoutes(deps));
+  app.route('/', topologyRoutes(deps));
 
-  app.notFound((c) => problemResponse(c, problems.notFound(`no route for ${c.req.method} ${c.req.path}`)));
+  app.notFound((c) => {
+    recordUnknownPath(deps.metrics, c.req.method, c.req.path, deps.now());
+    return problemResponse(c, problems.notFound(`no route for ${c.req.method} ${c.req.path}`));
+  });
 
   app.onError((err, c) => {
     if (err instanceof HttpProblem) return problemResponse(c, err);

@@ -68,7 +68,7 @@ export function ingestRoutes(deps: AppDeps) {
       );
       account(c, outcome);
       if (!outcome.usable) {
-        countRejected('nothing_usable');
+        countRejected('invalid');
         throw problems.unprocessable(
           `nothing in the request is usable (${outcome.drops.length} drop${outcome.drops.length === 1 ? '' : 's'}); nothing was stored`,
           outcome.drops.slice(0, MAX_LISTED_DROPS).map(asFieldError),

@@ -76,7 +76,7 @@ describeEachMode('POST /ingest over the wire', (get) => {
     expect(text).toContain('meshmon_ingest_messages_total{type="agent_health",outcome="duplicate"} 1');
     expect(text).toContain('meshmon_ingest_messages_total{type="path_result",outcome="duplicate"} 1');
     expect(text).toContain('meshmon_ingest_messages_total{type="unknown",outcome="skipped"} 1');
-    expect(text).toContain('meshmon_ingest_messages_total{type="unknown",outcome="rejected",reason="nothing_usable"} 1');
+    expect(text).toContain('meshmon_ingest_messages_total{type="unknown",outcome="rejected",reason="invalid"} 1');
     // The cpu of 500 % is dropped from a health report already stored: not counted again; the bogus message is.
     expect(text).toContain('meshmon_ingest_dropped_total{reason="unknown_type"} 1');
     expect(text).toContain('meshmon_ingest_dropped_total{reason="unknown_schema"} 1');

@@ -66,7 +66,7 @@ describeEachMode('GET /metrics', (get, mode) => {
     const after = await scrape(t);
     expect(after.value('meshmon_ingest_messages_total', { type: 'path_result', outcome: 'accepted' })).toBe(3);
     expect(after.value('meshmon_ingest_messages_total', { type: 'path_result', outcome: 'duplicate' })).toBe(1);
-    expect(after.value('meshmon_ingest_messages_total', { type: 'path_result', outcome: 'rejected', reason: 'nothing_usable' })).toBe(1);
+    expect(after.value('meshmon_ingest_messages_total', { type: 'path_result', outcome: 'rejected', reason: 'invalid' })).toBe(1);
     expect(after.value('meshmon_ingest_dropped_total', { reason: 'out_of_range' })).toBe(1);
     expect(after.value('meshmon_ingest_dropped_total', { reason: 'unknown_schema' })).toBe(1);
     // Request durations are recorded by route pattern.
