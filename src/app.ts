@@ -7,7 +7,7 @@ import { bodyLimit, closeAfterHugeBody } from './http/body-limit.ts';
 import { recordUnknownPath } from './http/unknown-paths.ts';
 import { bearerAuth, corsMiddleware } from './http/auth.ts';
 import { healthRoutes } from './health/health.routes.ts';
-import { ingestRoutes } from './ingest/ingest.routes.ts';
+import { INGEST_PATHS, ingestRoutes } from './ingest/ingest.routes.ts';
 import { apiRoutes } from './api/api.routes.ts';
 import { metricsRoutes } from './ops/metrics.routes.ts';
 import { operatorRoutes } from './operator/operator.routes.ts';
@@ -33,7 +33,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.route('/', healthRoutes(deps));
-  app.route('/', ingestRoutes(deps));
+  // One handler, mounted where agents post: /ingest and the upstream agent's /api/reports.
+  const ingest = ingestRoutes(deps);
+  for (const path of INGEST_PATHS) app.route(path, ingest);
   app.route('/', metricsRoutes(deps));
   app.route('/', apiRoutes(deps));
   app.route('/', operatorRoutes(deps));

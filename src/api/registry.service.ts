@@ -1,10 +1,12 @@
 import type { Executor } from '../db/database.ts';
-import type { Registry, RegistryNode, RegistryQuery } from './registry.schema.ts';
-import { listNodes, type NodeRow } from './registry.repository.ts';
+import { encodeRegistryCursor, type IngestDrops, type Registry, type RegistryNode, type RegistryQuery } from './registry.schema.ts';
+import { dropsOf, listNodes, nodeCounts, type NodeRow } from './registry.repository.ts';
 
 const iso = (d: Date | string) => new Date(d).toISOString();
+const DAY_MS = 86_400_000;
+const NO_DROPS: IngestDrops = { last_24h: 0, last_at: null, last_reason: null };
 
-function toNode(r: NodeRow, now: Date, silentAfterS: number): RegistryNode {
+function toNode(r: NodeRow, now: Date, silentAfterS: number, drops: IngestDrops): RegistryNode {
   // The collector's receive time, not the agent's sent_at: a drifting router clock must not make it look silent.
   const silentForS = Math.max(0, Math.floor((now.getTime() - new Date(r.last_received_at).getTime()) / 1000));
   return {
@@ -22,15 +24,25 @@ function toNode(r: NodeRow, now: Date, silentAfterS: number): RegistryNode {
     position: { lat: r.lat, lon: r.lon, grid_square: r.grid_square },
     clock_skew_s: r.clock_skew_s,
     clock_skew_flagged_at: r.skew_flagged_at ? iso(r.skew_flagged_at) : null,
+    ingest_drops: drops,
   };
 }
 
+/** One page of the registry, in node-name order; counts over every node. */
 export async function registry(db: Executor, q: RegistryQuery, opts: { now: Date; silentAfterS: number }): Promise<Registry> {
-  const all = (await listNodes(db)).map((r) => toNode(r, opts.now, opts.silentAfterS));
-  const silent = all.filter((n) => n.status === 'silent').length;
+  // silent: more than silentAfterS whole seconds since the last message (as toNode judges it).
+  const silentBefore = new Date(opts.now.getTime() - (opts.silentAfterS + 1) * 1000 + 1);
+  const rows = await listNodes(db, { status: q.status, silentBefore, after: q.cursor?.after ?? null, limit: q.limit + 1 });
+  const page = rows.slice(0, q.limit);
+  const drops = new Map((await dropsOf(db, page.map((r) => r.node), new Date(opts.now.getTime() - DAY_MS))).map((d) => [d.node, d]));
+  const counts = await nodeCounts(db, silentBefore);
   return {
-    nodes: q.status === 'all' ? all : all.filter((n) => n.status === q.status),
-    counts: { total: all.length, reporting: all.length - silent, silent },
+    nodes: page.map((r) => {
+      const d = drops.get(r.node);
+      return toNode(r, opts.now, opts.silentAfterS, d ? { last_24h: d.recent, last_at: d.last_at ? iso(d.last_at) : null, last_reason: d.last_reason } : NO_DROPS);
+    }),
+    next: rows.length > q.limit ? encodeRegistryCursor({ after: page.at(-1)!.node }) : null,
+    counts: { total: counts.total, reporting: counts.total - counts.silent, silent: counts.silent },
     silent_after_s: opts.silentAfterS,
     generated_at: opts.now.toISOString(),
   };
