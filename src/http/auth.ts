@@ -11,6 +11,8 @@ import { problems } from './problem.ts';
  * bearer header anyway).
  */
 export const OPEN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/openapi.json', '/docs']);
+/** The /docs page's script and style (Swagger UI): no data either. */
+const OPEN_PREFIX = '/docs/assets/';
 export const INGEST_PATH = '/ingest';
 
 /**
@@ -53,7 +55,7 @@ export function bearerAuth(config: Pick<Config, 'API_TOKEN' | 'INGEST_TOKEN'>): 
 
   return async (c, next) => {
     const path = c.req.path;
-    if (c.req.method === 'OPTIONS' || OPEN_PATHS.has(path)) return next();
+    if (c.req.method === 'OPTIONS' || OPEN_PATHS.has(path) || path.startsWith(OPEN_PREFIX)) return next();
     const isIngest = path === INGEST_PATH;
     const expected = isIngest ? ingest : api;
     if (expected) {
