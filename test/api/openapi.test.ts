@@ -98,6 +98,7 @@ describeEachMode(
         '/summary': '/summary',
         '/registry': '/registry',
         '/paths/{src}/{dst}/series': '/paths/A0/A3/series',
+        '/links/{a}/{b}/series': '/links/A2/A1/series',
         '/healthz': '/healthz',
       };
       for (const op of allOperations()) {
