@@ -8,6 +8,7 @@ import { healthRoutes } from './health/health.routes.ts';
 import { ingestRoutes } from './ingest/ingest.routes.ts';
 import { apiRoutes } from './api/api.routes.ts';
 import { metricsRoutes } from './ops/metrics.routes.ts';
+import { panelRoutes } from './panel/panel.routes.tsx';
 
 export type { AppDeps, AppEnv } from './app-deps.ts';
 
@@ -16,6 +17,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.use('*', requestContext(deps));
   app.use('*', corsMiddleware(deps.config));
+  // The panel's pages come before the bearer check: a browser cannot send the
+  // header when it follows a link, so the panel has its own sign-in (a
+  // session cookie) and asks the API in-process, with the token.
+  app.route('/', panelRoutes(deps, (path, init) => app.request(path, init)));
   app.use('*', bearerAuth(deps.config));
 
   app.route('/', healthRoutes(deps));

@@ -8,12 +8,13 @@ import { StaticAsset } from '../http/static-asset.ts';
 import { contentSecurityPolicy } from '../panel/security.ts';
 import { collectorOperations } from './collector.operations.ts';
 import { issuesOperations } from './issues.routes.ts';
+import { panelOperations } from '../panel/panel.routes.tsx';
 import { buildOpenApiDocument, type ApiOperation } from './openapi.ts';
 import { pathsOperations } from './paths.routes.ts';
 import { statusOperations } from './status.routes.ts';
 
 export function allOperations(): ApiOperation[] {
-  return [...issuesOperations, ...statusOperations, ...pathsOperations, ...collectorOperations, ...docsOperations];
+  return [...issuesOperations, ...statusOperations, ...pathsOperations, ...collectorOperations, ...docsOperations, ...panelOperations];
 }
 
 export function docsRoutes(deps: AppDeps) {
