@@ -9,6 +9,9 @@ import { ingestRoutes } from './ingest/ingest.routes.ts';
 import { apiRoutes } from './api/api.routes.ts';
 import { metricsRoutes } from './ops/metrics.routes.ts';
 import { panelRoutes } from './panel/panel.routes.tsx';
+import { operatorRoutes } from './operator/operator.routes.ts';
+import { maintenanceRoutes } from './maintenance/maintenance.routes.ts';
+import { topologyRoutes } from './topology/topology.routes.ts';
 
 export type { AppDeps, AppEnv } from './app-deps.ts';
 
@@ -27,6 +30,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', ingestRoutes(deps));
   app.route('/', metricsRoutes(deps));
   app.route('/', apiRoutes(deps));
+  app.route('/', operatorRoutes(deps));
+  app.route('/', maintenanceRoutes(deps));
+  app.route('/', topologyRoutes(deps));
 
   app.notFound((c) => problemResponse(c, problems.notFound(`no route for ${c.req.method} ${c.req.path}`)));
 

@@ -11,6 +11,8 @@ export interface OpenCountRow {
 export interface SummaryRow {
   /** Not ended (open or clearing), by kind and severity. */
   open: OpenCountRow[];
+  /** Open incidents somebody acknowledged. */
+  acknowledged: number;
   last_ingest_at: Date | null;
   engine_last_run_at: Date | null;
 }
@@ -28,6 +30,7 @@ export async function summaryFacts(db: Executor): Promise<SummaryRow> {
       (SELECT coalesce(json_agg(c), '[]')
          FROM (SELECT kind, severity, count(*)::int AS total, (count(*) FILTER (WHERE parent_id IS NULL))::int AS roots
                  FROM incidents WHERE ended_at IS NULL GROUP BY kind, severity) c) AS open,
+      (SELECT count(*)::int FROM incident_acks k JOIN incidents i ON i.id = k.incident_id WHERE i.ended_at IS NULL) AS acknowledged,
       (SELECT max(last_received_at) FROM nodes) AS last_ingest_at,
       (SELECT last_run_at FROM job_state WHERE name = 'engine') AS engine_last_run_at`.execute(db);
   return rows[0]!;

@@ -8,7 +8,9 @@ const countsOf = <T extends readonly string[]>(keys: T) =>
   z.object(Object.fromEntries(keys.map((k) => [k, Count])) as { [K in T[number]]: typeof Count });
 
 export const Health = z.enum(['green', 'yellow', 'red']).meta({
-  description: '`green`: nothing open; `yellow`: only minor or major incidents open; `red`: a critical one is open',
+  description:
+    '`green`: nothing open; `yellow`: only minor or major incidents open; `red`: a critical one is open. ' +
+    'Incidents a maintenance window covers do not count here (they do in the counts)',
 });
 
 export const Summary = z
@@ -19,6 +21,8 @@ export const Summary = z
       roots: Count.meta({ description: 'Of those, the ones without a parent (what the default /issues lists)' }),
       by_severity: countsOf(Severity.options),
       by_kind: countsOf(IncidentKind.options),
+      acknowledged: Count.meta({ description: 'Of the open ones, those somebody acknowledged (they stay open and counted)' }),
+      maintenance: Count.meta({ description: 'Of the open ones, those a maintenance window covers now (not in `health`)' }),
     }),
     last_ingest_at: Time.nullable().meta({ description: 'Latest message received from any agent (collector clock); null before the first' }),
     last_engine_tick_at: Time.nullable().meta({ description: 'Latest Issue Engine tick, in this process or another sharing the database' }),

@@ -1,6 +1,7 @@
 import type { Executor } from '../db/database.ts';
 import { overallHealth } from '../engine/health.ts';
 import { IncidentKind, Severity } from '../incidents/incident.schema.ts';
+import { openIncidentCoverage, windowsAt } from '../maintenance/maintenance.service.ts';
 import type { StatusRegistry } from '../status.ts';
 import type { Summary } from './summary.schema.ts';
 import { summaryFacts } from './summary.repository.ts';
@@ -26,13 +27,25 @@ export async function summary(db: Executor, opts: { now: Date; status: StatusReg
     if (r.severity in bySeverity) bySeverity[r.severity as Severity] += r.total;
     if (r.kind in byKind) byKind[r.kind as IncidentKind] += r.total;
   }
-  const open = Severity.options.flatMap((s) => (bySeverity[s] > 0 ? [s] : []));
+  // Covered incidents stay counted but do not colour the health: planned work is not a fault.
+  const colouring = { ...bySeverity };
+  let maintenance = 0;
+  const windows = await windowsAt(db, opts.now);
+  if (windows.active.length) {
+    const coverage = await openIncidentCoverage(db, opts.now, windows);
+    for (const r of coverage.open) {
+      if (!coverage.covered.has(r.id)) continue;
+      maintenance++;
+      if (r.severity in colouring) colouring[r.severity as Severity]--;
+    }
+  }
+  const open = Severity.options.flatMap((s) => (colouring[s] > 0 ? [s] : []));
   // This process's registry is fresher when it leads the engine; job_state covers a leader elsewhere.
   const engineTick = latest(opts.status.get('engine')?.last_run_at, facts.engine_last_run_at);
   const ingest = latest(facts.last_ingest_at);
   return {
     health: overallHealth(open),
-    open: { total, roots, by_severity: bySeverity, by_kind: byKind },
+    open: { total, roots, by_severity: bySeverity, by_kind: byKind, acknowledged: facts.acknowledged, maintenance },
     last_ingest_at: ingest ? ingest.toISOString() : null,
     last_engine_tick_at: engineTick ? engineTick.toISOString() : null,
     generated_at: opts.now.toISOString(),

@@ -24,6 +24,8 @@ describeEachMode('GET /summary', (get) => {
         roots: 0,
         by_severity: { minor: 0, major: 0, critical: 0 },
         by_kind: { rf_drop: 0, jitter_burst: 0, loss_spike: 0, route_flap: 0, bottleneck: 0, node_overload: 0, agent_silent: 0, partition: 0, agent_misreport: 0 },
+        acknowledged: 0,
+        maintenance: 0,
       },
       last_ingest_at: null,
       last_engine_tick_at: null,
