@@ -54,7 +54,7 @@ const IncidentsQuery = z.object({
 
 export function panelRoutes(deps: AppDeps, api: ApiCall) {
   const app = new Hono<AppEnv>();
-  const auth = panelAuth(deps.config);
+  const auth = panelAuth(deps.config, deps.now);
   const csp = contentSecurityPolicy(deps.config);
   const kinds = IncidentKind.options;
 
@@ -86,7 +86,7 @@ export function panelRoutes(deps: AppDeps, api: ApiCall) {
       deps.log.warn('panel sign-in refused', { request_id: c.get('requestId') });
       return c.redirect(`./login?failed=1&next=${encodeURIComponent(next)}`, 303);
     }
-    auth.signIn(c, deps.now());
+    auth.signIn(c);
     return c.redirect(`.${next}`, 303);
   });
   app.post('/logout', (c) => {

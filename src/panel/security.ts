@@ -43,11 +43,11 @@ export interface PanelAuth {
   /** Constant-time check of a token typed into /login or sent as a bearer header. */
   tokenMatches(token: string): boolean;
   isSignedIn(c: Context): boolean;
-  signIn(c: Context, now: Date): void;
+  signIn(c: Context): void;
   signOut(c: Context): void;
 }
 
-export function panelAuth(config: Pick<Config, 'API_TOKEN' | 'PANEL_FRAME_ANCESTORS'>): PanelAuth {
+export function panelAuth(config: Pick<Config, 'API_TOKEN' | 'PANEL_FRAME_ANCESTORS'>, now: () => Date): PanelAuth {
   const token = config.API_TOKEN;
   const expected = token ? digest(token) : null;
   const key = token ? digest(`meshmon-panel-session\0${token}`) : null;
@@ -67,11 +67,11 @@ export function panelAuth(config: Pick<Config, 'API_TOKEN' | 'PANEL_FRAME_ANCEST
       const v = getCookie(c, SESSION_COOKIE);
       const m = v ? /^(\d{1,12})\.([\w-]{43})$/.exec(v) : null;
       if (!m) return false;
-      if (Number(m[1]) * 1000 < Date.now()) return false;
+      if (Number(m[1]) * 1000 < now().getTime()) return false;
       return timingSafeEqual(Buffer.from(m[2]!), Buffer.from(sign(m[1]!)));
     },
-    signIn(c, now) {
-      const expiry = String(Math.floor(now.getTime() / 1000) + SESSION_DAYS * 86400);
+    signIn(c) {
+      const expiry = String(Math.floor(now().getTime() / 1000) + SESSION_DAYS * 86400);
       const https = new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
       setCookie(c, SESSION_COOKIE, `${expiry}.${sign(expiry)}`, {
         httpOnly: true,

@@ -156,7 +156,7 @@ describe('panel in Chromium, fed by meshmon simulate', () => {
     const link = page.locator(`svg.mesh a.link[data-link="${fault.a}--${fault.b}"]`);
     await link.waitFor({ timeout: WAIT_MS });
     expect(await link.getAttribute('class')).toContain('sev-critical');
-    const stroke = await link.locator('line.wire').evaluate((el) => getComputedStyle(el).stroke);
+    const stroke = await link.locator('line.wire').evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { stroke: string } }).getComputedStyle(el).stroke);
     expect(stroke).toBe('rgb(198, 40, 40)');
     expect(await page.locator('svg.mesh a.node').count()).toBe(10);
     await shot(page, 'panel-mesh');
