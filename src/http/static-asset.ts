@@ -4,9 +4,10 @@ import { noneMatch } from './conditional.ts';
 
 // Files the collector serves to browsers (the panel's own script and style,
 // the API reference's bundle from node_modules). Nothing is read before the
-// first request for it, so an idle collector holds none of it; once read, a
-// file and its gzip form stay in memory (the largest, the reference's
-// bundle, is 1.8 MB raw and about 0.5 MB gzipped).
+// first request for it, so an idle collector holds none of it. Once asked
+// for, a file's gzip form stays in memory; its plain form too when small, and
+// large ones (the reference's 1.8 MB bundle) are streamed from disk to the
+// rare client that takes no gzip.
 //
 // URLs carry the content's hash (`?v=…`): a page names the exact version it
 // was rendered with, so the browser may keep it for a year without asking;
@@ -20,6 +21,9 @@ const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
 };
 
+/** Files up to this size are kept in memory as they are, besides their gzip form. */
+const KEEP_PLAIN_BYTES = 64 * 1024;
+
 export class StaticAsset {
   private body: Uint8Array | null = null;
   private gzipped: Uint8Array | null = null;
@@ -30,23 +34,18 @@ export class StaticAsset {
     private readonly type = TYPES[file.slice(file.lastIndexOf('.'))] ?? 'application/octet-stream',
   ) {}
 
-  private load(): Uint8Array {
-    if (!this.body) {
-      this.body = readFileSync(this.file);
-      this.hash = Bun.hash(this.body).toString(36);
-    }
-    return this.body;
-  }
-
   /** Short content hash, for `?v=` in the URLs that pages print. */
   version(): string {
-    this.load();
-    return this.hash!;
+    if (this.hash === null) {
+      const bytes = readFileSync(this.file);
+      this.hash = Bun.hash(bytes).toString(36);
+      if (bytes.byteLength <= KEEP_PLAIN_BYTES) this.body = bytes;
+    }
+    return this.hash;
   }
 
   serve(c: Context): Response {
-    const body = this.load();
-    const etag = `"${this.hash}"`;
+    const etag = `"${this.version()}"`;
     const pinned = c.req.query('v') === this.hash;
     const headers: Record<string, string> = {
       ETag: etag,
@@ -57,10 +56,10 @@ export class StaticAsset {
     if (noneMatch(c.req.header('if-none-match'), etag)) return c.body(null, 304, headers);
     headers['Content-Type'] = this.type;
     if (/\bgzip\b/.test(c.req.header('accept-encoding') ?? '') && !this.type.startsWith('image/png')) {
-      this.gzipped ??= Bun.gzipSync(body as Uint8Array<ArrayBuffer>, { level: 9 });
+      this.gzipped ??= Bun.gzipSync((this.body ?? readFileSync(this.file)) as Uint8Array<ArrayBuffer>, { level: 9 });
       headers['Content-Encoding'] = 'gzip';
       return c.body(this.gzipped as Uint8Array<ArrayBuffer>, 200, headers);
     }
-    return c.body(body as Uint8Array<ArrayBuffer>, 200, headers);
+    return this.body ? c.body(this.body as Uint8Array<ArrayBuffer>, 200, headers) : new Response(Bun.file(this.file), { status: 200, headers });
   }
 }
