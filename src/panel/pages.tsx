@@ -69,7 +69,7 @@ export function HealthHeader({ summary, base, staleAfterMs }: { summary: Json; b
       <div class="what">
         <strong>{summary.health === 'green' ? 'All clear' : summary.health === 'red' ? 'Critical incidents open' : 'Incidents open'}</strong>
         <span class="counts">
-          <a href={base}>{open.roots ?? 0} open {open.roots === 1 ? 'issue' : 'issues'}</a> ({open.total ?? 0} incidents)
+          <a href={base}>{open.roots ?? 0} open {open.roots === 1 ? 'issue' : 'issues'}</a> ({open.total ?? 0} {open.total === 1 ? 'incident' : 'incidents'} with related ones)
           {SEVERITIES.map((s) => (bySev[s] ? <span class={`pill sev-${s}`}>{bySev[s]} {s}</span> : null))}
           {summary.maintenance?.active ? <span class="pill maint">maintenance</span> : null}
         </span>
