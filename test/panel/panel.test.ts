@@ -129,6 +129,13 @@ describeEachMode('panel pages', (get) => {
     expect(m.text).toContain('class="mesh"');
     expect(m.text).toContain('data-node="KB1AAA-HAP-1"');
   });
+  test('odd URLs get an HTML page with a 4xx, never a 500', async () => {
+    for (const u of ['/incidents/%', '/incidents/a%2Fb', '/incidents/%ZZ', '/?node=%00', '/?kind=%3Cscript%3E', '/?status=bogus', '/?limit=0', '/?cursor=zzz', '/?link=nonsense', `/?node=${'a'.repeat(100)}`]) {
+      const r = await html(t, u);
+      expect({ u, status: r.status < 500 && r.status >= 400, type: r.res.headers.get('content-type') }).toEqual({ u, status: true, type: 'text/html; charset=UTF-8' });
+      expect(r.text).not.toContain('<script>');
+    }
+  });
 }, ['none', 'apache', 'timescale']);
 
 describeEachMode('panel sign-in with API_TOKEN', (get) => {
