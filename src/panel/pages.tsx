@@ -71,7 +71,8 @@ export function HealthHeader({ summary, base, staleAfterMs }: { summary: Json; b
         <span class="counts">
           <a href={base}>{open.roots ?? 0} open {open.roots === 1 ? 'issue' : 'issues'}</a> ({open.total ?? 0} {open.total === 1 ? 'incident' : 'incidents'} with related ones)
           {SEVERITIES.map((s) => (bySev[s] ? <span class={`pill sev-${s}`}>{bySev[s]} {s}</span> : null))}
-          {summary.maintenance?.active ? <span class="pill maint">maintenance</span> : null}
+          {open.acknowledged ? <span class="pill ack">{open.acknowledged} acknowledged</span> : null}
+          {open.maintenance ? <span class="pill maint">{open.maintenance} under maintenance</span> : null}
         </span>
         {stale ? (
           <span class="stale">{lastIngest === null ? 'No agent has reported yet.' : <>No data since <time datetime={summary.last_ingest_at}>{utc(summary.last_ingest_at)}</time>: the colour may be out of date.</>}</span>

@@ -136,6 +136,17 @@ describeEachMode('panel pages', (get) => {
       expect(r.text).not.toContain('<script>');
     }
   });
+  test('a maintenance window shows on the card, the page and in the header', async () => {
+    const op = { headers: { Authorization: `Bearer ${OPERATOR_TOKEN}` } };
+    const w = await t.post('/maintenance', { by: 'KX6ABC', scope: { type: 'link', a: LINK.b, b: LINK.a }, starts_at: at('11:30'), ends_at: '2026-03-02T14:00:00Z', reason: 'Replacing the sector antenna' }, op);
+    expect(w.status).toBe(201);
+    const r = await html(t, '/');
+    expect(r.text).toContain('maintenance: Replacing the sector antenna');
+    expect(r.text).toMatch(/\d+ under maintenance/);
+    const p = await html(t, '/incidents/inc_p1');
+    expect(p.text).toContain('Under maintenance until');
+    expect(p.text).toContain('Replacing the sector antenna');
+  });
 }, ['none', 'apache', 'timescale']);
 
 describeEachMode('panel sign-in with API_TOKEN', (get) => {
