@@ -37,8 +37,23 @@ function hash(s: string): number {
 
 type Pos = Map<string, { x: number; y: number; fixed: boolean }>;
 
+// The last layout, by the shape it was made for: refreshes of an unchanged
+// mesh (the common case) skip the force layout's O(n²) rounds.
+let lastLayout: { key: string; pos: Pos } | null = null;
+
 /** Positions in the SVG's box: projected lat/lon where most sites have one, a force layout for the rest. */
 export function layout(t: Topology): Pos {
+  const key = JSON.stringify([
+    t.nodes.map((n) => [n.id, n.properties?.lat ?? null, n.properties?.lon ?? null]),
+    t.links.map((l) => [l.source, l.target]),
+  ]);
+  if (lastLayout?.key === key) return lastLayout.pos;
+  const pos = computeLayout(t);
+  lastLayout = { key, pos };
+  return pos;
+}
+
+function computeLayout(t: Topology): Pos {
   const pos: Pos = new Map();
   const geo = t.nodes.filter((n) => typeof n.properties?.lat === 'number' && typeof n.properties?.lon === 'number');
   if (geo.length >= 2 && geo.length * 3 >= t.nodes.length * 2) {

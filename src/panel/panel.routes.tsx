@@ -208,7 +208,7 @@ export function panelRoutes(deps: AppDeps, api: ApiCall) {
         const s = await get(c, `/paths/${encodeURIComponent(r.src)}/${encodeURIComponent(r.dst)}/series?${range}`);
         return { route: s!.route, from, to, stepMs: stepS * 1000, points: s!.points };
       })),
-      i.scope.type === 'link' && i.kind !== 'partition'
+      i.scope.type === 'link'
         ? get(c, `/links/${encodeURIComponent(i.scope.a)}/${encodeURIComponent(i.scope.b)}/series?${range}`, { allow404: true })
           .then((s): SeriesForPlot | null => (s ? { link: s.link, from, to, stepMs: stepS * 1000, points: s.points } : null))
         : Promise.resolve(null),
