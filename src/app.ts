@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import type { AppDeps, AppEnv } from './app-deps.ts';
 import { isDatabaseUnavailable } from './db/database.ts';
 import { HttpProblem, problemResponse, problems } from './http/problem.ts';
-import { requestContext } from './http/request-log.ts';
+import { internalRequest, requestContext } from './http/request-log.ts';
 import { bearerAuth, corsMiddleware } from './http/auth.ts';
 import { healthRoutes } from './health/health.routes.ts';
 import { ingestRoutes } from './ingest/ingest.routes.ts';
@@ -23,7 +23,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // The panel's pages come before the bearer check: a browser cannot send the
   // header when it follows a link, so the panel has its own sign-in (a
   // session cookie) and asks the API in-process, with the token.
-  app.route('/', panelRoutes(deps, (path, init) => app.request(path, init)));
+  app.route('/', panelRoutes(deps, (path, init) => app.request(internalRequest(`http://collector${path}`, init))));
   app.use('*', bearerAuth(deps.config));
 
   app.route('/', healthRoutes(deps));

@@ -3,6 +3,7 @@
 // from the API, the 304 of an unchanged refresh, the sign-in when API_TOKEN
 // is set, the CSP and its framing setting, and HTML error pages.
 import { beforeAll, describe, expect, test } from 'bun:test';
+import { createLogger } from '../../src/log.ts';
 import { testApp, type TestApp } from '../support/app.ts';
 import { describeEachMode } from '../support/databases.ts';
 import { insertIncidents, insertNode, insertProbes, probeSeries } from '../support/incident-fixtures.ts';
@@ -136,6 +137,21 @@ describeEachMode('panel pages', (get) => {
       expect(r.text).not.toContain('<script>');
     }
   });
+  test("the page's in-process API requests are logged at debug, under the page's request id", async () => {
+    const lines: Array<Record<string, any>> = [];
+    const logged = testApp(get(), { now: NOW, log: createLogger('debug', (l) => lines.push(JSON.parse(l))) });
+    await logged.app.request('/', { headers: { 'X-Request-Id': 'page-1' } });
+    const requests = lines.filter((l) => l.msg === 'request');
+    expect(requests.filter((l) => l.level === 'info').map((l) => [l.path, l.request_id])).toEqual([['/', 'page-1']]);
+    const inner = requests.filter((l) => l.level === 'debug');
+    expect(inner.map((l) => l.path).sort()).toEqual(['/issues', '/issues', '/registry', '/summary']);
+    expect(inner.every((l) => l.internal === true && l.request_id.startsWith('page-1.'))).toBe(true);
+    // A client cannot make its own requests look internal.
+    lines.length = 0;
+    await logged.app.request('/summary', { headers: { 'X-Request-Id': 'page-1.1' } });
+    expect(lines.filter((l) => l.msg === 'request').map((l) => l.level)).toEqual(['info']);
+  });
+
   test('a maintenance window shows on the card, the page and in the header', async () => {
     const op = { headers: { Authorization: `Bearer ${OPERATOR_TOKEN}` } };
     const w = await t.post('/maintenance', { by: 'KX6ABC', scope: { type: 'link', a: LINK.b, b: LINK.a }, starts_at: at('11:30'), ends_at: '2026-03-02T14:00:00Z', reason: 'Replacing the sector antenna' }, op);
