@@ -112,9 +112,23 @@ try {
 
   // 2. The page's own refresh when nothing changed.
   const poll = await page.waitForResponse((r) => !!r.request().headers()['x-panel-partial'], { timeout: 30_000 });
-  await Bun.sleep(200);
-  const pollSize = sizes.find((s) => s.url.startsWith('/') && s.status === poll.status());
-  console.log(`refresh with nothing new: ${poll.status()} (target 304), ${pollSize ? kb(pollSize.bytes) : '?'} on the wire`);
+  const pollSizes = await poll.request().sizes();
+  console.log(`refresh with nothing new: ${poll.status()} (target 304), ${kb(pollSizes.responseHeadersSize + pollSizes.responseBodySize)} on the wire`);
+  // For comparison: what an API client polling /summary and /issues for an hour costs the collector.
+  const rssBeforePolls = rss(pid);
+  const apiTag = (await fetch(`${collector.url}/issues`)).headers.get('etag') ?? '';
+  for (let i = 0; i < 240; i++) {
+    await (await fetch(`${collector.url}/summary`)).arrayBuffer();
+    await (await fetch(`${collector.url}/issues`, { headers: { 'If-None-Match': apiTag } })).arrayBuffer();
+  }
+  console.log(`collector RSS: ${rssBeforePolls.toFixed(1)} MB before, ${rss(pid).toFixed(1)} MB after an hour's worth of API polls (/summary + /issues → 304)`);
+  // An hour of one open page's refreshes (PANEL_REFRESH=15 s: 240), as fast as they come.
+  for (let i = 0; i < 240; i++) {
+    const r = await fetch(`${collector.url}/`, { headers: { 'X-Panel-Partial': '1', 'If-None-Match': poll.headers().etag ?? '', 'Accept-Encoding': 'gzip' } });
+    await r.arrayBuffer();
+    if (r.status !== 304) console.log(`  refresh ${i}: ${r.status}`);
+  }
+  console.log(`collector RSS after an hour's worth of refreshes of /: ${rss(pid).toFixed(1)} MB`);
 
   // 3. Every incident in one list.
   const times: number[] = [];

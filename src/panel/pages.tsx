@@ -22,7 +22,7 @@ export interface PageContext {
   nav: 'incidents' | 'mesh' | 'nodes' | 'incident' | 'login';
 }
 
-export function Layout(p: { ctx: PageContext; live: Child; liveTag: string }) {
+export function Layout(p: { ctx: PageContext; live: Child; liveTag: string; outside: Child }) {
   const { ctx } = p;
   const tab = (name: PageContext['nav'], href: string, text: string) => (
     <a href={href} class={ctx.nav === name ? 'on' : ''}>{text}</a>
@@ -48,6 +48,7 @@ export function Layout(p: { ctx: PageContext; live: Child; liveTag: string }) {
           ) : null}
         </nav>
         <div id="live" data-etag={p.liveTag}>{p.live}</div>
+        {p.outside}
         <footer>MeshMon Collector {ctx.version}</footer>
       </body>
     </html>
@@ -132,7 +133,6 @@ export function IncidentsPage(p: {
   base: string;
   filters: IncidentFilters;
   kinds: readonly string[];
-  nodes: string[];
   lists: Array<{ title: string; id: string; items: Json[]; next: string | null; moreHref: string | null }>;
 }) {
   const f = p.filters;
@@ -145,7 +145,6 @@ export function IncidentsPage(p: {
         <label>Severity <select name="severity">{opt('', f.severity, 'any')}{SEVERITIES.map((s) => opt(s, f.severity))}</select></label>
         <label>Node <input name="node" list="node-names" value={f.node ?? ''} placeholder="any" autocomplete="off" /></label>
         {f.link ? <label>Link <input name="link" value={f.link} /></label> : null}
-        <datalist id="node-names">{p.nodes.map((n) => <option value={n} />)}</datalist>
         <button type="submit">Filter</button>
         {f.status !== 'open' || f.kind || f.severity || f.node || f.link ? <a href={p.base}>clear</a> : null}
       </form>

@@ -76,7 +76,7 @@ export function panelRoutes(deps: AppDeps, api: ApiCall) {
   app.get('/login', async (c) => {
     if (!auth.required) return c.redirect('./', 303);
     const next = safeNext(c.req.query('next'));
-    return page(c, ctx('./', 'Sign in', 'login', false), <LoginPage base="./" next={next} failed={c.req.query('failed') === '1'} />, { live: false });
+    return page(c, ctx('./', 'Sign in', 'login', false), () => <LoginPage base="./" next={next} failed={c.req.query('failed') === '1'} />, { live: false });
   });
   app.post('/login', async (c) => {
     if (!auth.required) return c.redirect('./', 303);
@@ -103,13 +103,24 @@ export function panelRoutes(deps: AppDeps, api: ApiCall) {
   // ---- the API, in-process ----------------------------------------------------
   const authHeader: Record<string, string> = deps.config.API_TOKEN ? { Authorization: `Bearer ${deps.config.API_TOKEN}` } : {};
   let sub = 0;
-  async function get(c: Context<AppEnv>, pathAndQuery: string, opts: { allow404?: boolean } = {}): Promise<Json | null> {
+  /** The API's answer as text with its ETag (null: a 404 allowed by `allow404`). */
+  async function getText(c: Context<AppEnv>, pathAndQuery: string, opts: { allow404?: boolean } = {}): Promise<{ text: string; etag: string | null } | null> {
     const res = await api(pathAndQuery, { headers: { ...authHeader, 'X-Request-Id': `${c.get('requestId')}.${(++sub % 1000).toString(36)}` } });
-    if (res.ok) return (await res.json()) as Json;
+    if (res.ok) return { text: await res.text(), etag: res.headers.get('etag') };
     if (res.status === 404 && opts.allow404) return null;
     const body = (await res.json().catch(() => ({}))) as Json;
     throw new HttpProblem(res.status as 400, body.title ?? 'Error', body.detail ?? `the API answered ${res.status}`, {}, res.headers.get('retry-after') ? { 'Retry-After': res.headers.get('retry-after')! } : {});
   }
+  async function get(c: Context<AppEnv>, pathAndQuery: string, opts: { allow404?: boolean } = {}): Promise<Json | null> {
+    const r = await getText(c, pathAndQuery, opts);
+    return r ? (JSON.parse(r.text) as Json) : null;
+  }
+
+  // The live part of the pages whose data says what they show (the incident
+  // list: the API's ETags and the header's counts), by URL: a refresh that
+  // finds the same data answers from here without rendering again.
+  const rendered = new Map<string, { fingerprint: string; html: string; tag: string }>();
+  const RENDERED_KEPT = 32;
 
   function ctx(base: string, title: string, nav: PageContext['nav'], signOut = auth.required): PageContext {
     return {
@@ -123,22 +134,48 @@ export function panelRoutes(deps: AppDeps, api: ApiCall) {
     };
   }
 
-  /** The whole page, or (X-Panel-Partial) only its live part; either way a 304 when the client has these bytes. */
-  async function page(c: Context<AppEnv>, pc: PageContext, content: Child, opts: { live?: boolean; header?: Json } = {}) {
-    const live = (
-      <>
-        {opts.header ? <HealthHeader summary={opts.header} base={pc.base} staleAfterMs={STALE_AFTER_MS} /> : null}
-        {content}
-      </>
-    );
-    const liveHtml = String(await live.toString());
-    const liveTag = entityTag(liveHtml);
+  /**
+   * The whole page, or (X-Panel-Partial) only its live part; either way a 304
+   * when the client has these bytes. With a `fingerprint` of the data, the
+   * live part is rendered once per distinct data.
+   */
+  async function page(
+    c: Context<AppEnv>,
+    pc: PageContext,
+    content: () => Child,
+    opts: { live?: boolean; header?: Json; fingerprint?: string; outside?: Child } = {},
+  ) {
+    const key = c.req.path + '?' + new URL(c.req.url).search;
+    let hit = opts.fingerprint !== undefined ? rendered.get(key) : undefined;
+    if (hit && hit.fingerprint !== opts.fingerprint) hit = undefined;
+    if (!hit) {
+      const live = (
+        <>
+          {opts.header ? <HealthHeader summary={opts.header} base={pc.base} staleAfterMs={STALE_AFTER_MS} /> : null}
+          {content()}
+        </>
+      );
+      const html = String(await live.toString());
+      hit = { fingerprint: opts.fingerprint ?? '', html, tag: entityTag(html) };
+      if (opts.fingerprint !== undefined) {
+        rendered.delete(key);
+        rendered.set(key, hit);
+        if (rendered.size > RENDERED_KEPT) rendered.delete(rendered.keys().next().value!);
+      }
+    }
     const partial = !!c.req.header('x-panel-partial');
-    const html = partial ? liveHtml : `<!doctype html>${await (<Layout ctx={pc} live={raw(liveHtml)} liveTag={liveTag} />).toString()}`;
-    const etag = partial ? liveTag : entityTag(html);
+    const html = partial ? hit.html : `<!doctype html>${await (<Layout ctx={pc} live={raw(hit.html)} liveTag={hit.tag} outside={opts.outside ?? null} />).toString()}`;
+    const etag = partial ? hit.tag : entityTag(html);
     const headers = { ETag: etag, 'Cache-Control': 'no-cache', Vary: 'X-Panel-Partial, Accept-Encoding' };
     if (opts.live !== false && noneMatch(c.req.header('if-none-match'), etag)) return c.body(null, 304, headers);
     return c.html(html, 200, headers);
+  }
+
+  /** The header's data without what changes with every message: it colours nothing by itself. */
+  function stableSummary(summary: Json): Json {
+    const lastIngest = summary.last_ingest_at ? Date.parse(summary.last_ingest_at) : null;
+    const stale = lastIngest === null || Date.parse(summary.generated_at) - lastIngest > STALE_AFTER_MS;
+    return { ...summary, generated_at: null, last_engine_tick_at: null, last_ingest_at: stale ? summary.last_ingest_at : 'fresh' };
   }
 
   // ---- pages --------------------------------------------------------------------
@@ -157,30 +194,39 @@ export function panelRoutes(deps: AppDeps, api: ApiCall) {
       return s;
     };
     // A link (from the mesh view) lists every incident touching it, children too; otherwise the roots.
-    const list = (status: string, limit: number, cursor?: string) =>
-      filters.link ? get(c, `/issues/by-object?${params(status, limit, cursor)}`) : get(c, `/issues?${params(status, limit, cursor)}`);
+    const listText = (status: string, limit: number, cursor?: string) =>
+      getText(c, filters.link ? `/issues/by-object?${params(status, limit, cursor)}` : `/issues?${params(status, limit, cursor)}`);
     const more = (status: string, next: string | null) => {
       if (!next) return null;
       const s = new URLSearchParams(Object.entries({ ...filters, status }).filter(([, v]) => v) as Array<[string, string]>);
       s.set('cursor', next);
       return `./?${s}`;
     };
-    const [summary, registry, first, closed] = await Promise.all([
+    const partial = !!c.req.header('x-panel-partial');
+    const [summary, first, closed, registry] = await Promise.all([
       get(c, '/summary'),
-      get(c, '/registry'),
-      list(q.status, q.limit, q.cursor),
-      q.status === 'open' && !q.cursor ? list('closed', CLOSED_SHOWN) : Promise.resolve(null),
+      listText(q.status, q.limit, q.cursor),
+      q.status === 'open' && !q.cursor ? listText('closed', CLOSED_SHOWN) : Promise.resolve(null),
+      // Node names for the filter's suggestions: outside the live part, so a refresh does without them.
+      partial ? Promise.resolve(null) : get(c, '/registry'),
     ]);
-    const lists = [{
-      title: q.status === 'open' ? 'Open' : q.status === 'closed' ? 'Closed' : 'All incidents',
-      id: q.status === 'open' ? 'open' : q.status,
-      items: first!.items,
-      next: first!.next,
-      moreHref: more(q.status, first!.next),
-    }];
-    if (closed) lists.push({ title: 'Recently closed', id: 'closed', items: closed.items, next: closed.next, moreHref: closed.next ? `./?status=closed` : null });
     const nodes = ((registry?.nodes ?? []) as Json[]).map((n) => n.node as string);
-    return page(c, ctx('./', 'Incidents', 'incidents'), <IncidentsPage base="./" filters={filters} kinds={kinds} nodes={nodes} lists={lists} />, { header: summary! });
+    const fingerprint = JSON.stringify([stableSummary(summary!), first!.etag ?? first!.text, closed ? (closed.etag ?? closed.text) : null]);
+    return page(c, ctx('./', 'Incidents', 'incidents'), () => {
+      const firstList = JSON.parse(first!.text) as Json;
+      const lists = [{
+        title: q.status === 'open' ? 'Open' : q.status === 'closed' ? 'Closed' : 'All incidents',
+        id: q.status === 'open' ? 'open' : q.status,
+        items: firstList.items,
+        next: firstList.next,
+        moreHref: more(q.status, firstList.next),
+      }];
+      if (closed) {
+        const closedList = JSON.parse(closed.text) as Json;
+        lists.push({ title: 'Recently closed', id: 'closed', items: closedList.items, next: closedList.next, moreHref: closedList.next ? `./?status=closed` : null });
+      }
+      return <IncidentsPage base="./" filters={filters} kinds={kinds} lists={lists} />;
+    }, { header: summary!, fingerprint, outside: <datalist id="node-names">{nodes.map((n) => <option value={n} />)}</datalist> });
   });
 
   app.get('/incidents/:id', async (c) => {
@@ -215,12 +261,12 @@ export function panelRoutes(deps: AppDeps, api: ApiCall) {
     ]);
     const thresholds = i.pattern?.thresholds ?? { jitter_ms: 30, loss_pct: 2 };
     return page(c, ctx('../', i.title, 'incident'),
-      <IncidentPage base="../" i={i} parent={parent} blame={blame} paths={paths} link={link} thresholds={thresholds} />, { header: summary! });
+      () => <IncidentPage base="../" i={i} parent={parent} blame={blame} paths={paths} link={link} thresholds={thresholds} />, { header: summary! });
   });
 
   app.get('/mesh', async (c) => {
     const [summary, topo] = await Promise.all([get(c, '/summary'), get(c, '/topology', { allow404: true })]);
-    return page(c, ctx('./', 'Mesh', 'mesh'), <MeshPage topo={topo as Topology | null} base="./" />, { header: summary! });
+    return page(c, ctx('./', 'Mesh', 'mesh'), () => <MeshPage topo={topo as Topology | null} base="./" />, { header: summary! });
   });
 
   app.get('/nodes', async (c) => {
@@ -231,7 +277,7 @@ export function panelRoutes(deps: AppDeps, api: ApiCall) {
       const more = (await get(c, `/registry?cursor=${encodeURIComponent(registry.next)}`))!;
       registry = { ...more, nodes: [...registry.nodes, ...more.nodes] };
     }
-    return page(c, ctx('./', 'Nodes', 'nodes'), <NodesPage registry={registry} base="./" />, { header: summary! });
+    return page(c, ctx('./', 'Nodes', 'nodes'), () => <NodesPage registry={registry} base="./" />, { header: summary! });
   });
 
   // HTML errors for the pages (the API keeps its problem+json).
@@ -240,7 +286,7 @@ export function panelRoutes(deps: AppDeps, api: ApiCall) {
     if (status === 500) deps.log.error('panel page failed', { request_id: c.get('requestId'), path: c.req.path, err });
     const detail = err instanceof HttpProblem ? (err.detail ?? err.title) : 'see the collector log for this request id';
     const base = c.req.path.startsWith('/incidents/') ? '../' : './';
-    const html = `<!doctype html>${await (<Layout ctx={ctx(base, 'Error', 'incidents')} live={<ErrorPage status={status} detail={detail} base={base} />} liveTag="" />).toString()}`;
+    const html = `<!doctype html>${await (<Layout ctx={ctx(base, 'Error', 'incidents')} live={<ErrorPage status={status} detail={detail} base={base} />} liveTag="" outside={null} />).toString()}`;
     return c.html(html, status as 404, err instanceof HttpProblem ? err.headers : {});
   });
 
