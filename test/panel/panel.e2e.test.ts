@@ -179,6 +179,24 @@ describe.skipIf(!haveChromium && !process.env.CI)('panel in Chromium, fed by mes
     expect(browser!.outside).toEqual([]);
   }, 400_000);
 
+  test('readable on a phone: no page scrolls sideways (the node table scrolls in its box)', async () => {
+    const page = await browser!.newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    const id = await (async () => {
+      await page.goto(`${collector!.url}/?status=all`);
+      return page.locator('.card').first().getAttribute('data-id');
+    })();
+    for (const u of ['/', `/incidents/${id}`, '/mesh', '/nodes']) {
+      await page.goto(`${collector!.url}${u}`);
+      const [scroll, width] = await page.evaluate(() => {
+        const d = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement;
+        return [d.scrollWidth, d.clientWidth];
+      });
+      expect({ u, sideways: scroll > width }).toEqual({ u, sideways: false });
+    }
+    await shot(page, 'panel-phone-nodes');
+  }, 60_000);
+
   test('/docs renders the API reference with the outside network blocked', async () => {
     const page = await browser!.newPage();
     const failed: string[] = [];
