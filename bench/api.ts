@@ -24,7 +24,7 @@ import type { IncidentEvents, Incidents } from '../src/db/schema.generated.ts';
 import { linkKey, routeKey, scopeKey, type IncidentKind, type Scope, type Severity } from '../src/incidents/incident.schema.ts';
 import { createScratchDatabase } from '../test/support/admin.ts';
 import { spawnCollector } from '../test/support/collector-process.ts';
-import { analyze, fillProbes, insertEventRows, insertIncidentRows, insertNodeRows, rowCounts, saveEngineRun } from './api-fill.repository.ts';
+import { analyze, fillHops, fillProbes, insertEventRows, insertIncidentRows, insertNodeRows, rowCounts, saveEngineRun } from './api-fill.repository.ts';
 import { cpuDescription, processCpuSeconds, processesCpuSeconds } from './machine.ts';
 
 const { values } = parseArgs({
@@ -361,6 +361,7 @@ async function main() {
 
     const f0 = performance.now();
     await fillProbes(db, probed, new Date(now.getTime() - PROBE_HOURS * HOUR), now);
+    await fillHops(db, probed, new Date(now.getTime() - HOUR), now);
     const { rows, events } = makeIncidents(mesh, probed, now, INCIDENTS);
     // Parents before children: parent_id references them.
     await insertIncidentRows(db, [...rows.filter((r) => !r.parent_id), ...rows.filter((r) => r.parent_id)]);
@@ -397,6 +398,7 @@ async function main() {
       { name: 'GET /issues?status=all&limit=500', url: () => '/issues?status=all&limit=500' },
       { name: 'GET /issues/by-object?node=N', url: (i) => `/issues/by-object?node=${mesh.names[i % mesh.names.length]}` },
       { name: 'GET /registry (250 nodes)', url: () => '/registry' },
+      { name: 'GET /topology (250 nodes, an hour of hops)', url: () => '/topology' },
       { name: 'GET /issues, If-None-Match: unchanged → 304', url: () => '/issues', headers: { 'If-None-Match': listTag }, status: 304 },
     ];
     const f = (x: number) => x.toFixed(1);

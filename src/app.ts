@@ -3,6 +3,7 @@ import type { AppDeps, AppEnv } from './app-deps.ts';
 import { isDatabaseUnavailable } from './db/database.ts';
 import { HttpProblem, problemResponse, problems } from './http/problem.ts';
 import { internalRequest, requestContext } from './http/request-log.ts';
+import { recordUnknownPath } from './http/unknown-paths.ts';
 import { bearerAuth, corsMiddleware } from './http/auth.ts';
 import { healthRoutes } from './health/health.routes.ts';
 import { ingestRoutes } from './ingest/ingest.routes.ts';
@@ -34,7 +35,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', maintenanceRoutes(deps));
   app.route('/', topologyRoutes(deps));
 
-  app.notFound((c) => problemResponse(c, problems.notFound(`no route for ${c.req.method} ${c.req.path}`)));
+  app.notFound((c) => {
+    recordUnknownPath(deps.metrics, c.req.method, c.req.path, deps.now());
+    return problemResponse(c, problems.notFound(`no route for ${c.req.method} ${c.req.path}`));
+  });
 
   app.onError((err, c) => {
     if (err instanceof HttpProblem) return problemResponse(c, err);

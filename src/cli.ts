@@ -11,6 +11,7 @@ const commands: Record<string, Command> = {
   restore: { summary: 'restore a backup into an empty database (--force to replace)', load: () => import('./ops/restore.command.ts') },
   simulate: { summary: 'stream a simulated mesh with faults to a collector (--url), or record it as a scenario', load: () => import('./simulate/simulate.command.ts') },
   status: { summary: 'print mode, sizes, row counts, job states and open incidents (--json)', load: () => import('./ops/status.command.ts') },
+  doctor: { summary: 'check what the collector depends on; each check ok / warn / fail with the fix (--json)', load: () => import('./doctor/doctor.command.ts') },
 };
 
 function usage(): string {

@@ -101,6 +101,18 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    unknownPathRequests: new Counter({
+      name: 'meshmon_http_unknown_path_requests_total',
+      help: 'Requests to paths the collector does not serve (404 without a route), by method',
+      labelNames: ['method'] as const,
+      registers: [registry],
+    }),
+    unknownPathLastSeen: new Gauge({
+      name: 'meshmon_http_unknown_path_last_seen_timestamp_seconds',
+      help: 'Unix time of the last write (POST, PUT, PATCH, DELETE) to each of the 10 most recent unknown paths: agents posting to the wrong URL',
+      labelNames: ['method', 'path'] as const,
+      registers: [registry],
+    }),
     // Filled at scrape time by GET /metrics.
     listCacheListening: new Gauge({
       name: 'meshmon_api_list_cache_listening',

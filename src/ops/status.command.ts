@@ -11,6 +11,7 @@ import { countRows, databaseSize, listOpenIncidents, openIncidentCounts, REPORTE
 import { RAW_TABLES } from './retention.ts';
 import { listWatermarks } from './rollup.repository.ts';
 import { openToolDatabase } from './tool-db.ts';
+import { StartupProblem } from '../startup-problem.ts';
 
 const USAGE = `usage: meshmon status [--json] [--exact]
 
@@ -184,6 +185,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     database = await openToolDatabase(config, log, 'meshmon-status');
   } catch (err) {
+    if (err instanceof StartupProblem) { console.error(err.describe('meshmon status')); return err.exitCode; }
     console.error(`meshmon status: cannot reach the database: ${(err as Error).message}`);
     return 1;
   }

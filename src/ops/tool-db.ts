@@ -59,7 +59,7 @@ export async function openToolDatabase(config: Config, log: Logger, applicationN
 }
 
 /** postmaster.pid's fourth line is the port the server listens on. */
-function runningPort(dir: string): number | null {
+export function runningPort(dir: string): number | null {
   try {
     const port = Number(readFileSync(path.join(dir, 'postmaster.pid'), 'utf8').split('\n')[3]);
     return Number.isInteger(port) && port > 0 ? port : null;

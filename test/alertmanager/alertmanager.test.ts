@@ -177,3 +177,37 @@ describeEachMode(
   },
   ['none'],
 );
+
+describeEachMode(
+  'an Alertmanager that never answers',
+  (get) => {
+    const sockets = new Set<import('node:net').Socket>();
+    let server: import('node:net').Server;
+    let port = 0;
+    beforeAll(async () => {
+      const net = await import('node:net');
+      server = net.createServer((s) => { sockets.add(s); });
+      port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as import('node:net').AddressInfo).port)));
+    });
+    afterAll(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }));
+
+    test('holds up neither ingest nor the API: the run gives up at ALERTMANAGER_TIMEOUT and backs off', async () => {
+      await get().truncate();
+      const t = testApp(get(), { now: new Date(), env: { ALERTMANAGER_URL: `http://127.0.0.1:${port}`, ALERTMANAGER_TIMEOUT: '2' } });
+      const notifier = new AlertmanagerNotifier(t.deps);
+      let finished = false;
+      const run = notifier.run(new Date()).finally(() => { finished = true; });
+      await eventually('the POST to hang', () => sockets.size > 0);
+      // While the POST hangs, agents' messages are stored and the API answers.
+      const now = new Date().toISOString();
+      const ing = await t.post('/ingest', { schema: 'meshmon.v1', type: 'path_result', src: 'N1', dst: 'N2', sent_at: now, route: ['N1', 'N2'], metrics: { rtt_ms_avg: 5, jitter_ms_rfc3550: 1, loss_pct: 0 } });
+      expect(ing.status).toBe(200);
+      expect((await t.json('/summary')).status).toBe(200);
+      expect(finished).toBe(false);
+      const r = await run;
+      expect(r).toMatchObject({ ok: false, error: 'no answer within ALERTMANAGER_TIMEOUT (2 s)' });
+      expect(notifier.mayPost(new Date())).toBe(false);
+    });
+  },
+  ['none'],
+);
