@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { compress } from 'hono/compress';
 import { raw } from 'hono/html';
 import type { Child } from 'hono/jsx';
@@ -42,6 +42,9 @@ const ASSETS = {
   'panel.js': new StaticAsset(path.join(assetsDir, 'panel.js')),
 };
 
+/** Every path the panel serves (Hono patterns). */
+const PANEL_PATHS = ['/', '/incidents/*', '/mesh', '/nodes', '/login', '/logout', '/panel/assets/*'];
+
 const IncidentsQuery = z.object({
   status: z.enum(['open', 'closed', 'all']).default('open'),
   kind: z.string().regex(/^[a-z_,]*$/).optional(),
@@ -58,13 +61,15 @@ export function panelRoutes(deps: AppDeps, api: ApiCall) {
   const csp = contentSecurityPolicy(deps.config);
   const kinds = IncidentKind.options;
 
-  app.use('*', async (c, next) => {
+  // Headers and compression for the panel's own paths only: a sub-app's
+  // `use('*')` would reach every route of the app it is mounted in.
+  const securityHeaders: MiddlewareHandler<AppEnv> = async (c, next) => {
     await next();
     c.res.headers.set('Content-Security-Policy', csp);
     c.res.headers.set('X-Content-Type-Options', 'nosniff');
     c.res.headers.set('Referrer-Policy', 'same-origin');
-  });
-  app.use('*', compress());
+  };
+  for (const p of PANEL_PATHS) app.use(p, securityHeaders, compress());
 
   app.get('/panel/assets/:file', (c) => {
     const asset = ASSETS[c.req.param('file') as keyof typeof ASSETS];

@@ -120,6 +120,13 @@ describeEachMode('panel pages', (get) => {
     expect((await t.app.request('/panel/assets/nope.js')).status).toBe(404);
   });
 
+  test("the panel's headers and compression stay on its own pages: the API's answers are as they were", async () => {
+    for (const u of ['/issues', '/summary', '/healthz', '/openapi.json', '/metrics', '/topology']) {
+      const r = await t.app.request(u, { headers: { 'Accept-Encoding': 'gzip' } });
+      expect({ u, status: r.status, encoding: r.headers.get('content-encoding'), csp: r.headers.get('content-security-policy') }).toEqual({ u, status: 200, encoding: null, csp: null });
+    }
+  });
+
   test('an unknown incident is an HTML 404 page; the mesh page draws the topology nodes', async () => {
     const r = await html(t, '/incidents/inc_nope');
     expect(r.status).toBe(404);
