@@ -100,6 +100,20 @@ const Env = z.object({
   /** Seconds one POST to Alertmanager may take before it counts as failed. */
   ALERTMANAGER_TIMEOUT: z.coerce.number().positive().max(60).default(5),
 
+  /**
+   * Who may show the panel and /docs in a frame: CSP frame-ancestors sources,
+   * space- or comma-separated (e.g. https://openwisp.example.org). 'self' by default.
+   */
+  PANEL_FRAME_ANCESTORS: z
+    .string()
+    .default("'self'")
+    .transform((s) => s.split(/[\s,]+/).filter(Boolean))
+    .refine((xs) => xs.length > 0 && xs.every((x) => /^('self'|'none'|\*|https?:\/\/[^\s;'"]+|https?:|[a-z0-9*.-]+(:\d+)?)$/i.test(x)), {
+      message: "must be CSP frame-ancestors sources: 'self', 'none' or origins such as https://openwisp.example.org",
+    }),
+  /** Seconds between the panel's checks for news (each costs a 304 when nothing changed). */
+  PANEL_REFRESH: z.coerce.number().int().min(2).max(3600).default(15),
+
   /** Seconds without a message after which /registry calls a node silent. */
   REGISTRY_SILENT_AFTER: positiveInt.default(900),
 

@@ -219,6 +219,7 @@ export function buildOpenApiDocument({ version, operations }: DocumentInfo): Jso
       { name: 'topology', description: 'The mesh as a NetJSON NetworkGraph (OpenWISP Network Topology)' },
       { name: 'ingest', description: 'The agents’ contract (meshmon.v1)' },
       { name: 'ops', description: 'Probes and metrics for operators' },
+      { name: 'panel', description: 'The operator panel’s HTML pages (for browsers; listed so the document covers every route)' },
     ],
     paths,
     components: {

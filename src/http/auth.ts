@@ -13,6 +13,8 @@ import { problems } from './problem.ts';
  */
 export const OPEN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/openapi.json', '/docs']);
 const INGEST: ReadonlySet<string> = new Set(INGEST_PATHS);
+/** The /docs page's script and style (Swagger UI): no data either. */
+const OPEN_PREFIX = '/docs/assets/';
 
 /** Methods that change something. Besides ingest (the agents'), only the operator API has them. */
 const WRITE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -66,7 +68,7 @@ export function bearerAuth(config: Pick<Config, 'API_TOKEN' | 'INGEST_TOKEN'>): 
 
   return async (c, next) => {
     const path = c.req.path;
-    if (c.req.method === 'OPTIONS' || OPEN_PATHS.has(path) || isOperatorWrite(c.req.method, path)) return next();
+    if (c.req.method === 'OPTIONS' || OPEN_PATHS.has(path) || path.startsWith(OPEN_PREFIX) || isOperatorWrite(c.req.method, path)) return next();
     const isIngest = INGEST.has(path);
     const expected = isIngest ? ingest : api;
     if (expected) {
