@@ -14,6 +14,7 @@ import { MeshAddresses, reverseLookup } from './ingest/addresses.service.ts';
 import { createMetrics } from './metrics.ts';
 import { StartupProblem } from './startup-problem.ts';
 import { StatusRegistry } from './status.ts';
+import { settlesWithin } from './timeout.ts';
 import { VERSION } from './version.ts';
 
 export interface RunningServer {
@@ -38,15 +39,6 @@ export function withAbsoluteUrl(fetch: (req: Request) => Response | Promise<Resp
     }
     return fetch(req);
   };
-}
-
-/** Resolves true when `p` settles within `ms`, false when it is still running. */
-function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p.then(() => true, () => true),
-    new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 async function jobsIdle(jobs: Cron[]): Promise<void> {
@@ -158,11 +150,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         for (const j of jobs) j.stop();
         // Stop accepting and close idle keep-alive connections; in-flight
         // requests finish unless they outlast SHUTDOWN_TIMEOUT.
-        if (!(await within(server.stop(false), graceMs))) {
+        if (!(await settlesWithin(server.stop(false), graceMs))) {
           log.warn('requests still running at SHUTDOWN_TIMEOUT; closing their connections', { timeout_s: config.SHUTDOWN_TIMEOUT });
           await server.stop(true);
         }
-        if (!(await within(jobsIdle(jobs), graceMs))) {
+        if (!(await settlesWithin(jobsIdle(jobs), graceMs))) {
           log.warn('a job run is still going at SHUTDOWN_TIMEOUT; closing the database under it', { timeout_s: config.SHUTDOWN_TIMEOUT });
         }
         await listener?.close();

@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts';
 import { createDatabase, createPool, isDatabaseUnavailable, type Database } from './database.ts';
 import type { EmbeddedServer } from './embedded.ts';
 import { StartupProblem } from '../startup-problem.ts';
+import { settlesWithin } from '../timeout.ts';
 
 export interface OpenDatabase {
   db: Database;
@@ -33,7 +34,7 @@ export async function openDatabase(config: Config, log: Logger, opts: { poolSize
       // The pool first: the embedded server waits for its clients to leave.
       // A client that is never released (a job stuck in a query) would hold
       // pool.end() forever; the server's stop ends those sessions anyway.
-      await Promise.race([db.destroy().catch(() => {}), Bun.sleep(5_000)]);
+      await settlesWithin(db.destroy(), 5_000);
       await embedded?.stop();
     },
   };

@@ -8,6 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from '../log.ts';
 import { StartupProblem } from '../startup-problem.ts';
+import { settlesWithin } from '../timeout.ts';
 import { dataDirProblem, inspectDataDir } from './data-dir.ts';
 
 const USER = 'postgres';
@@ -548,10 +549,10 @@ async function stopServer(server: { stop(): Promise<void> }, child: ChildProcess
   void server.stop().catch(() => {});
   // SIGINT is PostgreSQL's fast shutdown (rolls back, checkpoints): well
   // under a second for a Pi's database, unless the disk is in trouble.
-  const timedOut = await Promise.race([exited.then(() => false), Bun.sleep(30_000).then(() => true)]);
-  if (timedOut && child.exitCode === null && child.signalCode === null) {
+  const stopped = await settlesWithin(exited, 30_000);
+  if (!stopped && child.exitCode === null && child.signalCode === null) {
     log.warn('embedded PostgreSQL did not stop after SIGINT; sending SIGQUIT', { pid: child.pid });
     child.kill('SIGQUIT');
-    await Promise.race([exited, Bun.sleep(5_000)]);
+    await settlesWithin(exited, 5_000);
   }
 }

@@ -19,6 +19,7 @@ import {
 } from './doctor.checks.ts';
 import { GROWING_TABLES, lastIngest, rowsSince, serverDataDirectory, skewSummary, worstSkews } from './doctor.repository.ts';
 import type { CheckId, DoctorCheck, DoctorReport } from './doctor.schema.ts';
+import { withTimeout } from '../timeout.ts';
 import { clockFacts, diskFacts, parseMetrics, probeCollector, probePort, runtimeFacts, type CollectorProbe } from './doctor.system.ts';
 
 /**
@@ -36,6 +37,7 @@ const FALLBACK_ROW_BYTES = 480;
 /** Enough rows for size ÷ rows to mean something. */
 const MIN_ROWS_FOR_RATIO = 1_000;
 const QUERY_TIMEOUT_MS = 15_000;
+const NO_ANSWER = `the database: no answer within ${QUERY_TIMEOUT_MS / 1000} s`;
 
 export interface DoctorOptions {
   env?: Record<string, string | undefined>;
@@ -55,14 +57,6 @@ interface DatabaseInspection {
   dailyBytes: number | null;
   rawBytes: number | null;
   dataDirectory: string | null;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(Object.assign(new Error(`${what}: no answer within ${ms / 1000} s`), { code: 'ETIMEDOUT' })), ms); }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 function errorCode(err: unknown): string | undefined {
@@ -150,7 +144,7 @@ async function inspectDatabase(config: Config, dataDir: DataDirReport, ports: Po
     const db = tool.db;
     let facts;
     try {
-      facts = await withTimeout(readTimescaleFacts(db), QUERY_TIMEOUT_MS, 'the database');
+      facts = await withTimeout(readTimescaleFacts(db), QUERY_TIMEOUT_MS, NO_ANSWER);
     } catch (err) {
       return { facts: { target, source, reachable: false, error: { message: errorMessage(err), code: errorCode(err) } }, why: 'the database did not answer', ...empty };
     }
@@ -162,7 +156,7 @@ async function inspectDatabase(config: Config, dataDir: DataDirReport, ports: Po
     const dbFacts: DatabaseFacts = { target, source, reachable: true, facts, planned, size_bytes: size, ...(detected ? { detected } : {}) };
     if (!facts.migrated) return { facts: dbFacts, why: 'the database has no MeshMon schema yet (the collector creates it at its first start)', ...empty, dataDirectory };
     try {
-      const data = await withTimeout(dataFacts(db, now, detected?.mode ?? 'none'), QUERY_TIMEOUT_MS, 'the database');
+      const data = await withTimeout(dataFacts(db, now, detected?.mode ?? 'none'), QUERY_TIMEOUT_MS, NO_ANSWER);
       const since = new Date(now.getTime() - DAY_MS);
       const s = await skewSummary(db, since, config.MAX_CLOCK_SKEW);
       const worst = s.beyond || s.flagged ? await worstSkews(db, since, config.MAX_CLOCK_SKEW, 5) : [];

@@ -4,6 +4,7 @@ import type { AppDeps } from '../app-deps.ts';
 import { publicReason, unavailableReason } from '../db/database.ts';
 import { saveJobRun } from '../jobs/job-state.repository.ts';
 import type { Logger } from '../log.ts';
+import { settlesWithin, withTimeout } from '../timeout.ts';
 import { runTick, type TickResult } from './engine.ts';
 import { ENGINE_LEADER_KEY, pingSession, tryLeaderLock, tryTickLock, unlockLeader } from './leader-lock.repository.ts';
 import { rulesFromConfig, type RulesConfig } from './rules.config.ts';
@@ -90,7 +91,7 @@ export class LeaderLock {
     this.stopped = true;
     const c = this.client;
     if (c && !this.dead) {
-      await Promise.race([unlockLeader(c, this.key).catch(() => {}), Bun.sleep(1_000)]);
+      await settlesWithin(unlockLeader(c, this.key), 1_000);
     }
     this.drop();
   }
@@ -293,12 +294,4 @@ export function startEngineJob(deps: AppDeps): Cron[] {
   deps.status.scheduled(ENGINE_JOB, interval ? `every ${interval} s` : pattern, () => job.nextRun());
   deps.log.info('issue engine scheduled', { every_s: deps.config.ENGINE_INTERVAL, rules_file: deps.config.RULES_FILE ?? null });
   return [job];
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

@@ -3,10 +3,12 @@ import type { AppDeps, AppEnv } from '../app-deps.ts';
 import { publicReason, redact } from '../db/database.ts';
 import { engineState } from '../engine/engine-state.ts';
 import type { JobStatus } from '../status.ts';
+import { withTimeout } from '../timeout.ts';
 import { databaseSize, writeProbe } from './health.repository.ts';
 
 const RETRY_AFTER_S = '5';
 const TIMEOUT_MS = 2_000;
+const NO_ANSWER = `database did not answer within ${TIMEOUT_MS} ms`;
 
 /**
  * GET /healthz: `ok` (200) when the database answers and can write and the
@@ -22,7 +24,7 @@ export function healthRoutes(deps: AppDeps) {
 
   /** null when the database can write again; else why not. Concurrent requests share one probe. */
   const canWrite = (): Promise<string | null> =>
-    (probing ??= withTimeout(writeProbe(deps.db), TIMEOUT_MS)
+    (probing ??= withTimeout(writeProbe(deps.db), TIMEOUT_MS, NO_ANSWER)
       .then(() => null, (err) => publicReason(err))
       .finally(() => { probing = null; }));
 
@@ -32,7 +34,7 @@ export function healthRoutes(deps: AppDeps) {
     let sizeBytes: number | null = null;
     let dbReason: string | null = null;
     try {
-      sizeBytes = await withTimeout(databaseSize(deps.db), TIMEOUT_MS);
+      sizeBytes = await withTimeout(databaseSize(deps.db), TIMEOUT_MS, NO_ANSWER);
       up = true;
     } catch (err) {
       dbReason = publicReason(err);
@@ -95,9 +97,3 @@ function publicJob(j: JobStatus): JobStatus {
   return j.last_error ? { ...j, last_error: redact(j.last_error) } : j;
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`database did not answer within ${ms} ms`)), ms);
-    p.then((v) => { clearTimeout(t); resolve(v); }, (e) => { clearTimeout(t); reject(e); });
-  });
-}

@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { AppDeps, AppEnv } from '../app-deps.ts';
+import { withTimeout } from '../timeout.ts';
 import { databaseSize, openIncidentCounts, tableInfo, type TableInfo } from './ops.repository.ts';
 
 /** Sizes change slowly and stat() every file of the database: computed at most this often. */
@@ -59,7 +60,7 @@ export function metricsRoutes(deps: AppDeps) {
     m.dbTableSize.reset();
     m.dbSize.reset();
     try {
-      const r = await withTimeout(readDatabase(), SCRAPE_DB_TIMEOUT_MS);
+      const r = await withTimeout(readDatabase(), SCRAPE_DB_TIMEOUT_MS, `database did not answer within ${SCRAPE_DB_TIMEOUT_MS} ms`);
       m.dbUp.set(1);
       for (const i of r.incidents) m.incidentsOpen.set({ kind: i.kind, severity: i.severity }, Number(i.count));
       m.dbSize.set({ database: r.sizes.db.name }, r.sizes.db.bytes);
@@ -76,9 +77,3 @@ export function metricsRoutes(deps: AppDeps) {
   return app;
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`database did not answer within ${ms} ms`)), ms);
-    p.then((v) => { clearTimeout(t); resolve(v); }, (e) => { clearTimeout(t); reject(e); });
-  });
-}
