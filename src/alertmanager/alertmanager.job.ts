@@ -1,6 +1,7 @@
 import { Cron } from 'croner';
 import type { AppDeps } from '../app-deps.ts';
 import { engineSchedule } from '../engine/engine.job.ts';
+import { backoff } from '../retry.ts';
 import { openIncidentCoverage } from '../maintenance/maintenance.service.ts';
 import { alertAnnotations, alertLabels, incidentUrl, instanceLabel, sameLabels, type Labels, type PostableAlert } from './alerts.ts';
 import {
@@ -239,8 +240,7 @@ export class AlertmanagerNotifier {
 
   private failed(now: Date, message: string, log: Deps['log']) {
     this.state.consecutiveFailures++;
-    const backoff = Math.min(this.deps.config.ALERTMANAGER_INTERVAL * 1000 * 2 ** (this.state.consecutiveFailures - 1), MAX_BACKOFF_MS);
-    this.state.nextAttemptAt = new Date(now.getTime() + backoff);
+    this.state.nextAttemptAt = new Date(now.getTime() + backoff(this.state.consecutiveFailures, this.deps.config.ALERTMANAGER_INTERVAL * 1000, MAX_BACKOFF_MS));
     this.state.lastError = message;
     this.deps.metrics.alertmanagerPosts.inc({ result: 'error' });
     this.deps.metrics.alertmanagerUp.set(0);

@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts';
 import { createDatabase, createPool, isDatabaseUnavailable, type Database } from './database.ts';
 import type { EmbeddedServer } from './embedded.ts';
 import { StartupProblem } from '../startup-problem.ts';
+import { backoff, retry } from '../retry.ts';
 import { settlesWithin } from '../timeout.ts';
 
 export interface OpenDatabase {
@@ -48,17 +49,11 @@ export async function openDatabase(config: Config, log: Logger, opts: { poolSize
  * permanent by definition (e.g. TimescaleDB not preloaded, whose FATAL would
  * otherwise look like a lost connection): never retried.
  */
-export async function retryWhileUnavailable<T>(fn: () => Promise<T>, opts: { timeoutMs: number; log: Logger; what: string }): Promise<T> {
-  const until = Date.now() + opts.timeoutMs;
-  let delay = 500;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof StartupProblem || !isDatabaseUnavailable(err) || Date.now() + delay > until) throw err;
-      opts.log.warn(`database not reachable for ${opts.what}; retrying`, { attempt, retry_in_ms: delay, err: (err as Error).message });
-      await Bun.sleep(delay);
-      delay = Math.min(delay * 2, 5_000);
-    }
-  }
+export function retryWhileUnavailable<T>(fn: () => Promise<T>, opts: { timeoutMs: number; log: Logger; what: string }): Promise<T> {
+  return retry(fn, {
+    retryIf: (err) => !(err instanceof StartupProblem) && isDatabaseUnavailable(err),
+    timeoutMs: opts.timeoutMs,
+    delayMs: (failures) => backoff(failures, 500, 5_000),
+    onRetry: (err, next) => opts.log.warn(`database not reachable for ${opts.what}; retrying`, { attempt: next.attempt, retry_in_ms: next.delayMs, err: (err as Error).message }),
+  });
 }

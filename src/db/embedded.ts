@@ -8,6 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from '../log.ts';
 import { StartupProblem } from '../startup-problem.ts';
+import { backoff, retry } from '../retry.ts';
 import { settlesWithin } from '../timeout.ts';
 import { dataDirProblem, inspectDataDir } from './data-dir.ts';
 
@@ -507,24 +508,24 @@ function supervise(p: { server: EmbeddedPostgresInstance; dir: string; log: Logg
     return !stopping;
   };
 
-  const restart = async () => {
-    for (let delay = 1_000; ; delay = Math.min(delay * 2, 10_000)) {
+  // Until it runs again or the collector stops; each attempt first waits (pause).
+  const restart = () =>
+    retry(async (attempt) => {
       // A full disk is retried when space is back (or every 30 s to be sure), not on the back-off.
       const diskFull = reason === 'its disk is full' && (freeBytes(p.dir) ?? Infinity) < RESTART_FREE_BYTES;
-      if (!(await pause(diskFull ? 30_000 : delay))) return;
-      try {
-        await server.start();
-        child = childOf(server);
-        watch(child);
-        running = true;
-        log.info('embedded PostgreSQL restarted', { pid: child?.pid, after: reason });
-        return;
-      } catch {
+      if (!(await pause(diskFull ? 30_000 : backoff(attempt, 1_000, 10_000)))) return;
+      await server.start();
+      child = childOf(server);
+      watch(child);
+      running = true;
+      log.info('embedded PostgreSQL restarted', { pid: child?.pid, after: reason });
+    }, {
+      retryIf: () => !stopping,
+      onRetry: () => {
         reason = exitReason(recent.slice(-8), null, null);
         log.warn('embedded PostgreSQL did not restart yet; retrying', { reason, last_output: recent.slice(-3) });
-      }
-    }
-  };
+      },
+    }).catch(() => {});
   watch(child);
 
   return {

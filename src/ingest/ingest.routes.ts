@@ -3,13 +3,14 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { AppDeps, AppEnv } from '../app-deps.ts';
 import { isDatabaseUnavailable } from '../db/database.ts';
 import { HttpProblem, problems } from '../http/problem.ts';
+import { retry } from '../retry.ts';
 import { AddressBook } from './ingest.addresses.ts';
 import { readMessages } from './ingest.read.ts';
 import type { Drop, IngestResponse } from './ingest.schema.ts';
 import { KnownNodes, MAX_LISTED_DROPS, messageTypeOf, storeMessages, type StoreOutcome } from './ingest.service.ts';
 
 /** Deadlocks and serialization failures are another request's timing, not this body's fault. */
-const RETRYABLE = new Set(['40P01', '40001']);
+const RETRYABLE: ReadonlySet<unknown> = new Set(['40P01', '40001']);
 const ATTEMPTS = 3;
 /** A log line names this many drops; the answer and the registry have the rest. */
 const LOGGED_DROPS = 3;
@@ -60,11 +61,14 @@ export function ingestRoutes(deps: AppDeps) {
       items = Array.isArray(first) ? first : [first];
 
       const receivedAt = deps.now();
-      let attempt = 0;
-      const outcome = await withRetry(
+      const outcome = await retry(
         // Each attempt reads afresh: storing fills in names and times.
-        () => deps.db.transaction().execute((trx) => storeMessages(trx, readMessages(attempt++ ? parseJson(text) : first), { receivedAt, config, book, known })),
-        (err) => log.warn('ingest transaction retried', { request_id: c.get('requestId'), err: (err as Error).message }),
+        (attempt) => deps.db.transaction().execute((trx) => storeMessages(trx, readMessages(attempt > 1 ? parseJson(text) : first), { receivedAt, config, book, known })),
+        {
+          retryIf: (err) => RETRYABLE.has((err as { code?: unknown }).code),
+          attempts: ATTEMPTS,
+          onRetry: (err) => log.warn('ingest transaction retried', { request_id: c.get('requestId'), err: (err as Error).message }),
+        },
       );
       account(c, outcome);
       if (!outcome.usable) {
@@ -127,18 +131,6 @@ export function ingestRoutes(deps: AppDeps) {
 }
 
 const asFieldError = (d: Drop) => ({ index: d.index, path: d.path || '(root)', reason: d.reason, message: d.message });
-
-async function withRetry<T>(fn: () => Promise<T>, onRetry: (err: unknown) => void): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (attempt >= ATTEMPTS || typeof code !== 'string' || !RETRYABLE.has(code)) throw err;
-      onRetry(err);
-    }
-  }
-}
 
 /** JSON only: `application/json` or a `+json` type, UTF-8 when a charset is named, not compressed. */
 function checkContentType(header: string | undefined, encoding: string | undefined) {
