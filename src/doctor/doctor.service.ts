@@ -6,7 +6,7 @@ import { runningServerPid } from '../db/embedded.ts';
 import { detectDatabase } from '../db/mode.ts';
 import { isPreloaded, plannedMode } from '../db/timescale.ts';
 import { readTimescaleFacts } from '../db/timescale.repository.ts';
-import { listJobRuns } from '../jobs/job-state.repository.ts';
+import { listJobRuns } from '../db/job-state.repository.ts';
 import type { Logger } from '../log.ts';
 import { databaseSize, tableInfo } from '../ops/ops.repository.ts';
 import { openToolDatabase, runningPort, type ToolDatabase } from '../ops/tool-db.ts';

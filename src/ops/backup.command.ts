@@ -1,7 +1,7 @@
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../config.ts';
-import { saveJobRun } from '../jobs/job-state.repository.ts';
+import { saveJobRun } from '../db/job-state.repository.ts';
 import { createLogger, stderrSink } from '../log.ts';
 import { serverInfo } from './backup.repository.ts';
 import { parseArgs, UsageError } from './cli-args.ts';

@@ -2,7 +2,7 @@ import { Cron } from 'croner';
 import type { AppDeps } from '../app-deps.ts';
 import type { Config } from '../config.ts';
 import { publicReason, unavailableReason, type Database } from '../db/database.ts';
-import { listJobRuns, saveJobRun } from '../jobs/job-state.repository.ts';
+import { listJobRuns, saveJobRun } from '../db/job-state.repository.ts';
 import { readStorageLayout } from './maintenance.repository.ts';
 import { tryJobLock, unlockJob } from './ops.repository.ts';
 import { ensurePolicies, type PoliciesReport } from './policies.ts';

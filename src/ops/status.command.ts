@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { passwordFile } from '../db/embedded.ts';
 import { detectDatabase } from '../db/mode.ts';
-import { listJobRuns } from '../jobs/job-state.repository.ts';
+import { listJobRuns } from '../db/job-state.repository.ts';
 import { createLogger, stderrSink } from '../log.ts';
 import { VERSION } from '../version.ts';
 import { parseArgs } from './cli-args.ts';

@@ -8,7 +8,7 @@ import { createDatabase, createPool, type Database } from '../../src/db/database
 import { createEngineRunner, ENGINE_JOB, EngineCron, engineSchedule, startEngineJob, type EngineRunner } from '../../src/engine/engine.job.ts';
 import { RULES } from '../../src/engine/engine.ts';
 import { DEFAULT_RULES, RulesFileError } from '../../src/engine/rules.config.ts';
-import { listJobRuns } from '../../src/jobs/job-state.repository.ts';
+import { listJobRuns } from '../../src/db/job-state.repository.ts';
 import { silentLogger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { StatusRegistry } from '../../src/status.ts';

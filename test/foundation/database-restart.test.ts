@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { createDatabase, createPool, type Database } from '../../src/db/database.ts';
 import { runningServerPid, startEmbedded, type EmbeddedServer } from '../../src/db/embedded.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
-import { listJobRuns } from '../../src/jobs/job-state.repository.ts';
+import { listJobRuns } from '../../src/db/job-state.repository.ts';
 import { silentLogger } from '../../src/log.ts';
 import type pg from 'pg';
 import { testApp, type TestApp } from '../support/app.ts';

@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { createDatabase, createPool, publicReason, redact } from '../../src/db/database.ts';
 import { createEngineRunner } from '../../src/engine/engine.job.ts';
 import { DEFAULT_RULES } from '../../src/engine/rules.config.ts';
-import { saveJobRun } from '../../src/jobs/job-state.repository.ts';
+import { saveJobRun } from '../../src/db/job-state.repository.ts';
 import { withAdmin } from '../support/admin.ts';
 import { testApp } from '../support/app.ts';
 import { createTestDatabase, describeEachMode, type TestDatabase } from '../support/databases.ts';

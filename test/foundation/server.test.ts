@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { configFrom } from '../../src/config.ts';
-import { listJobRuns, saveJobRun } from '../../src/jobs/job-state.repository.ts';
+import { listJobRuns, saveJobRun } from '../../src/db/job-state.repository.ts';
 import { silentLogger } from '../../src/log.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { createScratchDatabase } from '../support/admin.ts';

@@ -3,7 +3,7 @@ import type { Cron } from 'croner';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { configFrom } from '../../src/config.ts';
-import { listJobRuns } from '../../src/jobs/job-state.repository.ts';
+import { listJobRuns } from '../../src/db/job-state.repository.ts';
 import { listNativePolicies } from '../../src/ops/maintenance.repository.ts';
 import { POLICIES_JOB, RETENTION_JOB, ROLLUP_JOB, runMaintenanceJob, startMaintenanceJobs } from '../../src/ops/maintenance.job.ts';
 import { cronIntervalSeconds, ensurePolicies } from '../../src/ops/policies.ts';
