@@ -5,6 +5,7 @@ import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import type { EmbeddedStatus } from './db/embedded.ts';
 import type { DatabaseInfo } from './db/mode.ts';
+import type { RulesConfig } from './engine/rules.config.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { StatusRegistry } from './status.ts';
@@ -21,6 +22,8 @@ export interface AppDeps {
   /** Cached /issues answers, dropped on every incidents change; none: every request reads. */
   listCache?: IncidentListCache;
   dbInfo: DatabaseInfo;
+  /** The Issue Engine's thresholds (RULES_FILE or the defaults), read once at start-up: the engine evaluates with them, the API shows them. */
+  rules: RulesConfig;
   log: Logger;
   metrics: Metrics;
   status: StatusRegistry;

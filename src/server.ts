@@ -8,6 +8,7 @@ import { createPreparedDatabase } from './db/database.ts';
 import { listenForIncidentChanges, type IncidentChangeListener } from './db/incident-changes.ts';
 import { IncidentListCache } from './api/list-cache.ts';
 import { migrateToLatest } from './db/migrate.ts';
+import { RulesFileError, rulesFromConfig, type RulesConfig } from './engine/rules.config.ts';
 import { startJobs } from './jobs/start-jobs.ts';
 import type { Logger } from './log.ts';
 import { MeshAddresses, reverseLookup } from './ingest/addresses.service.ts';
@@ -72,8 +73,26 @@ function listen<T>(config: Config, serve: () => T): T {
   }
 }
 
-/** The composition root: config → database → migrations → jobs → HTTP. */
+/**
+ * RULES_FILE (or the defaults), read once for the engine and the API. A bad
+ * file is a setting to fix, like a bad variable: exit 2, naming the file and
+ * every bad key.
+ */
+export function loadRules(config: Pick<Config, 'RULES_FILE'>): RulesConfig {
+  try {
+    return rulesFromConfig(config);
+  } catch (err) {
+    if (!(err instanceof RulesFileError)) throw err;
+    throw new StartupProblem('rules_file_invalid', `RULES_FILE: ${err.message}`, [
+      'correct the file (docs/engine.md lists every key and its default)',
+      'unset RULES_FILE to use the built-in thresholds',
+    ], { rules_file: err.file });
+  }
+}
+
+/** The composition root: config → rules → database → migrations → HTTP → jobs. */
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const rules = loadRules(config);
   const database = await openDatabase(config, log);
   let listener: IncidentChangeListener | undefined;
   try {
@@ -102,6 +121,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       ...(listCache ? { listCache } : {}),
       addresses,
       dbInfo: { mode: info.mode, version: info.version, timescaledb: info.timescaledb },
+      rules,
       log,
       metrics,
       status: new StatusRegistry(),

@@ -1,6 +1,5 @@
 import { Hono, type Context } from 'hono';
 import { apiReads, type AppDeps, type AppEnv } from '../app-deps.ts';
-import { DEFAULT_RULES, rulesFromConfig, type RulesConfig } from '../engine/rules.config.ts';
 import { conditionalJson, entityTag } from '../http/conditional.ts';
 import { problems } from '../http/problem.ts';
 import { validate } from '../http/validation.ts';
@@ -13,20 +12,8 @@ export function issuesRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
   const reads = apiReads(deps);
 
-  // The rules file is the engine's; read once, on the first detail, and only for pattern thresholds.
-  let thresholds: PatternThresholds | null = null;
-  const patternThresholds = (): PatternThresholds => {
-    if (!thresholds) {
-      let rules: RulesConfig = DEFAULT_RULES;
-      try {
-        rules = rulesFromConfig(deps.config);
-      } catch (err) {
-        deps.log.warn('rules file unreadable; issue patterns use default thresholds', { err: (err as Error).message });
-      }
-      thresholds = { jitter_ms: rules.jitter_burst.jitter_ms, loss_pct: rules.loss_spike.loss_pct };
-    }
-    return thresholds;
-  };
+  // The engine's thresholds, as the issue patterns show them.
+  const thresholds: PatternThresholds = { jitter_ms: deps.rules.jitter_burst.jitter_ms, loss_pct: deps.rules.loss_spike.loss_pct };
 
   // The panel polls these with the same few queries; between two changes of
   // the incidents table the answer is the same. Keyed by the parsed query, so
@@ -56,7 +43,7 @@ export function issuesRoutes(deps: AppDeps) {
 
   app.get('/issues/:id', validate('param', IssueIdParam), validate('query', NoQuery), async (c) => {
     const { id } = c.req.valid('param');
-    const body: IssueDetail | null = await issueDetail(reads, id, { now: deps.now(), thresholds: patternThresholds() });
+    const body: IssueDetail | null = await issueDetail(reads, id, { now: deps.now(), thresholds });
     if (!body) throw problems.notFound(`no incident with id ${JSON.stringify(id)}`);
     return conditionalJson(c, JSON.stringify(body));
   });

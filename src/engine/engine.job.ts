@@ -5,7 +5,7 @@ import { saveJobRun } from '../db/job-state.repository.ts';
 import { runTick, type TickResult } from './engine.ts';
 import { LeaderLock } from './leader-lock.ts';
 import { tryTickLock } from './leader-lock.repository.ts';
-import { rulesFromConfig, type RulesConfig } from './rules.config.ts';
+import type { RulesConfig } from './rules.config.ts';
 
 export const ENGINE_JOB = 'engine';
 
@@ -164,18 +164,13 @@ export class EngineCron extends Cron {
   }
 }
 
-/**
- * The Issue Engine's schedule. Rules are loaded here, at start-up: a bad
- * RULES_FILE throws (RulesFileError names the file and every bad key) and the
- * collector does not start.
- */
+/** The Issue Engine's schedule, evaluating with the rules the composition root read (deps.rules). */
 export function startEngineJob(deps: AppDeps): Cron[] {
   if (!deps.config.ENGINE_ENABLED) {
     deps.log.info('issue engine disabled (ENGINE_ENABLED=false)');
     return [];
   }
-  const rules = rulesFromConfig(deps.config);
-  const runner = createEngineRunner(deps, rules);
+  const runner = createEngineRunner(deps, deps.rules);
   const { pattern, interval } = engineSchedule(deps.config.ENGINE_INTERVAL);
   const job = new EngineCron(
     pattern,

@@ -7,10 +7,12 @@ import { configFrom } from '../../src/config.ts';
 import { createDatabase, createPool, type Database } from '../../src/db/database.ts';
 import { createEngineRunner, ENGINE_JOB, EngineCron, engineSchedule, startEngineJob, type EngineRunner } from '../../src/engine/engine.job.ts';
 import { RULES } from '../../src/engine/engine.ts';
-import { DEFAULT_RULES, RulesFileError } from '../../src/engine/rules.config.ts';
+import { DEFAULT_RULES } from '../../src/engine/rules.config.ts';
 import { listJobRuns } from '../../src/db/job-state.repository.ts';
 import { silentLogger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
+import { loadRules, startServer } from '../../src/server.ts';
+import { StartupProblem } from '../../src/startup-problem.ts';
 import { StatusRegistry } from '../../src/status.ts';
 import { withAdmin } from '../support/admin.ts';
 import { testApp } from '../support/app.ts';
@@ -123,6 +125,7 @@ describe('engine job: leadership (local PostgreSQL)', () => {
       db: a.db,
       pool: a.pool,
       dbInfo: tdb.info,
+      rules: DEFAULT_RULES,
       log: silentLogger,
       metrics: a.metrics,
       status: a.status,
@@ -183,9 +186,10 @@ describe('engine job: start-up', () => {
 
   const deps = (env: Parameters<typeof configFrom>[0]): AppDeps => ({
     config: configFrom(env),
-    // Never reached: start-up fails before any tick.
+    // Never reached: nothing ticks in these tests.
     db: undefined as never,
     dbInfo: { mode: 'none', version: 'test', timescaledb: null },
+    rules: DEFAULT_RULES,
     log: silentLogger,
     metrics: createMetrics(),
     status: new StatusRegistry(),
@@ -194,29 +198,40 @@ describe('engine job: start-up', () => {
     embedded: false,
   });
 
-  test('a bad RULES_FILE stops start-up with a message naming the file and the bad keys', async () => {
+  // The composition root reads RULES_FILE once, for the engine and the API, before it opens the database.
+  const startUpError = async (env: Parameters<typeof configFrom>[0]) => {
+    try {
+      await startServer(configFrom(env), silentLogger);
+    } catch (err) {
+      return err;
+    }
+    throw new Error('start-up did not fail');
+  };
+
+  test('a bad RULES_FILE stops start-up (exit 2) with a message naming the file and the bad keys', async () => {
     const file = path.join(dir, 'rules.json');
     await writeFile(file, JSON.stringify({ jitter_burst: { jitter_ms: -5, consecutiv: 3 } }));
-    let err: unknown;
-    try {
-      startEngineJob(deps({ RULES_FILE: file }));
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(RulesFileError);
-    const msg = (err as Error).message;
+    const err = await startUpError({ RULES_FILE: file, DATABASE_URL: 'postgres://never-opened@127.0.0.1:1/none' });
+    expect(err).toBeInstanceOf(StartupProblem);
+    expect((err as StartupProblem).exitCode).toBe(2);
+    const msg = (err as StartupProblem).describe();
+    expect(msg).toContain('RULES_FILE');
     expect(msg).toContain(file);
     expect(msg).toContain('jitter_burst.jitter_ms');
     expect(msg).toContain('jitter_burst.consecutiv');
   });
 
-  test('a missing or unparsable RULES_FILE is named too', () => {
+  test('a missing or unparsable RULES_FILE is named too, whether or not the engine runs (the API shows its thresholds)', async () => {
     const missing = path.join(dir, 'nope.json');
-    expect(() => startEngineJob(deps({ RULES_FILE: missing }))).toThrow(missing);
+    for (const ENGINE_ENABLED of ['true', 'false']) {
+      const err = await startUpError({ RULES_FILE: missing, ENGINE_ENABLED, DATABASE_URL: 'postgres://never-opened@127.0.0.1:1/none' });
+      expect((err as Error).message).toContain(missing);
+    }
+    expect(loadRules({})).toBe(DEFAULT_RULES);
   });
 
   test('ENGINE_ENABLED=false schedules nothing', () => {
-    expect(startEngineJob(deps({ ENGINE_ENABLED: 'false', RULES_FILE: path.join(dir, 'nope.json') }))).toEqual([]);
+    expect(startEngineJob(deps({ ENGINE_ENABLED: 'false' }))).toEqual([]);
   });
 
   test('ENGINE_INTERVAL becomes an aligned pattern when it can, an interval otherwise', () => {

@@ -5,6 +5,7 @@ import { createApp } from '../../src/app.ts';
 import type { AppDeps, AppEnv } from '../../src/app-deps.ts';
 import { configFrom, type Config } from '../../src/config.ts';
 import { createPreparedDatabase } from '../../src/db/database.ts';
+import { DEFAULT_RULES, type RulesConfig } from '../../src/engine/rules.config.ts';
 import { silentLogger, type Logger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { StatusRegistry } from '../../src/status.ts';
@@ -21,13 +22,14 @@ export interface TestApp {
 
 export function testApp(
   tdb: TestDatabase,
-  opts: { env?: Parameters<typeof configFrom>[0]; now?: Date | string; log?: Logger; config?: Config; listCache?: IncidentListCache; addresses?: MeshAddresses } = {},
+  opts: { env?: Parameters<typeof configFrom>[0]; now?: Date | string; log?: Logger; config?: Config; listCache?: IncidentListCache; addresses?: MeshAddresses; rules?: RulesConfig } = {},
 ): TestApp {
   let now = new Date(opts.now ?? '2026-03-02T12:00:00Z');
   const deps: AppDeps = {
     config: opts.config ?? configFrom({ ENGINE_ENABLED: 'false', ...opts.env }),
     db: tdb.db,
     dbInfo: tdb.info,
+    rules: opts.rules ?? DEFAULT_RULES,
     log: opts.log ?? silentLogger,
     metrics: createMetrics(),
     status: new StatusRegistry(),
