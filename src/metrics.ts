@@ -12,12 +12,29 @@ const NON_COUNTER_TOTALS = ['nodejs_active_handles_total', 'nodejs_active_reques
  * build several apps in one process. Gauges that need the database are filled
  * at scrape time by the /metrics route.
  *
+ * The metrics of an optional part (the list cache, Alertmanager, the pg pool,
+ * which PGlite does not have) are registered only when the composition root
+ * says the part is there: a gauge that always reads 0 would say something
+ * false. Their objects exist either way, so code never asks.
+ *
  * The process and runtime metrics keep their standard names (`process_*`,
  * `nodejs_*`, as every Prometheus client library exports them, so the usual
  * dashboards and alerts find them); the collector's own carry `meshmon_`.
  */
-export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
+export interface MetricsOptions {
+  /** prom-client's process_* and nodejs_* metrics (the server; tests leave them out). */
+  defaultMetrics?: boolean;
+  /** API_CACHE is on: meshmon_api_list_cache_*. */
+  listCache?: boolean;
+  /** ALERTMANAGER_URL is set: meshmon_alertmanager_*. */
+  alertmanager?: boolean;
+  /** The database is reached through a pg pool: meshmon_db_pool_*. */
+  pool?: boolean;
+}
+
+export function createMetrics(opts: MetricsOptions = {}) {
   const registry = new Registry();
+  const when = (on: boolean | undefined) => (on ? [registry] : []);
   if (opts.defaultMetrics) {
     collectDefaultMetrics({ register: registry });
     for (const name of NON_COUNTER_TOTALS) registry.removeSingleMetric(name);
@@ -140,12 +157,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     listCacheListening: new Gauge({
       name: 'meshmon_api_list_cache_listening',
       help: '1 while the list cache hears the incident change notifications (else every request reads); absent with API_CACHE=false',
-      registers: [registry],
+      registers: when(opts.listCache),
     }),
     listCacheChars: new Gauge({
       name: 'meshmon_api_list_cache_chars',
       help: 'Characters of answers the list cache holds (at most 4 Mi)',
-      registers: [registry],
+      registers: when(opts.listCache),
     }),
     dbUp: new Gauge({
       name: 'meshmon_db_up',
@@ -178,49 +195,49 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     dbPoolTotal: new Gauge({
       name: 'meshmon_db_pool_connections',
       help: 'Connections the pool holds',
-      registers: [registry],
+      registers: when(opts.pool),
     }),
     dbPoolIdle: new Gauge({
       name: 'meshmon_db_pool_idle_connections',
       help: 'Connections of the pool not in use',
-      registers: [registry],
+      registers: when(opts.pool),
     }),
     dbPoolWaiting: new Gauge({
       name: 'meshmon_db_pool_waiting_clients',
       help: 'Queries waiting for a free connection',
-      registers: [registry],
+      registers: when(opts.pool),
     }),
     alertmanagerPosts: new Counter({
       name: 'meshmon_alertmanager_posts_total',
       help: 'POSTs of alerts to Alertmanager by result (ok, error)',
       labelNames: ['result'] as const,
-      registers: [registry],
+      registers: when(opts.alertmanager),
     }),
     alertmanagerAlertsSent: new Counter({
       name: 'meshmon_alertmanager_alerts_sent_total',
       help: 'Alerts Alertmanager accepted, by state (firing, resolved)',
       labelNames: ['state'] as const,
-      registers: [registry],
+      registers: when(opts.alertmanager),
     }),
     alertmanagerUp: new Gauge({
       name: 'meshmon_alertmanager_up',
       help: '1 when the last POST to Alertmanager succeeded, 0 when it failed (absent before the first)',
-      registers: [registry],
+      registers: when(opts.alertmanager),
     }),
     alertmanagerPending: new Gauge({
       name: 'meshmon_alertmanager_pending_alerts',
       help: 'Alert changes (firing, severity, resolved) not yet accepted by Alertmanager',
-      registers: [registry],
+      registers: when(opts.alertmanager),
     }),
     alertmanagerFailures: new Gauge({
       name: 'meshmon_alertmanager_consecutive_failures',
       help: 'Failed POSTs to Alertmanager since the last success (the retry backoff grows with it)',
-      registers: [registry],
+      registers: when(opts.alertmanager),
     }),
     alertmanagerLastSuccess: new Gauge({
       name: 'meshmon_alertmanager_last_success_timestamp_seconds',
       help: 'Unix time of the last POST Alertmanager accepted',
-      registers: [registry],
+      registers: when(opts.alertmanager),
     }),
     incidentsOpen: new Gauge({
       name: 'meshmon_incidents_open',

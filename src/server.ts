@@ -111,7 +111,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         onState: (on) => listCache.setListening(on),
       });
     }
-    const metrics = createMetrics({ defaultMetrics: true });
+    const metrics = createMetrics({ defaultMetrics: true, listCache: !!listCache, alertmanager: !!config.ALERTMANAGER_URL, pool: true });
     const now = () => new Date();
     const addresses = new MeshAddresses({ db: database.db, log: log.child({ component: 'addresses' }), metrics, now, maxNodes: config.MAX_NODES }, reverseLookup(config.MESH_DNS));
     const deps: AppDeps = {

@@ -15,22 +15,8 @@ export const SCRAPE_DB_TIMEOUT_MS = 2_000;
  */
 export function metricsRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
+  // Which metrics exist (the list cache's, Alertmanager's, the pool's) was decided by createMetrics.
   const m = deps.metrics;
-  if (!deps.listCache) {
-    for (const name of ['meshmon_api_list_cache_listening', 'meshmon_api_list_cache_chars']) m.registry.removeSingleMetric(name);
-  }
-  if (!deps.config.ALERTMANAGER_URL) {
-    for (const name of [
-      'meshmon_alertmanager_posts_total', 'meshmon_alertmanager_alerts_sent_total', 'meshmon_alertmanager_up',
-      'meshmon_alertmanager_pending_alerts', 'meshmon_alertmanager_consecutive_failures', 'meshmon_alertmanager_last_success_timestamp_seconds',
-    ]) m.registry.removeSingleMetric(name);
-  }
-  // PGlite (tests) has no pool: its gauges would read 0, which says something false.
-  if (!deps.pool) {
-    for (const name of ['meshmon_db_pool_connections', 'meshmon_db_pool_idle_connections', 'meshmon_db_pool_waiting_clients']) {
-      m.registry.removeSingleMetric(name);
-    }
-  }
   let sizes: { at: number; db: { name: string; bytes: number }; tables: TableInfo[] } | null = null;
 
   const readDatabase = async () => {

@@ -25,13 +25,14 @@ export function testApp(
   opts: { env?: Parameters<typeof configFrom>[0]; now?: Date | string; log?: Logger; config?: Config; listCache?: IncidentListCache; addresses?: MeshAddresses; rules?: RulesConfig } = {},
 ): TestApp {
   let now = new Date(opts.now ?? '2026-03-02T12:00:00Z');
+  const config = opts.config ?? configFrom({ ENGINE_ENABLED: 'false', ...opts.env });
   const deps: AppDeps = {
-    config: opts.config ?? configFrom({ ENGINE_ENABLED: 'false', ...opts.env }),
+    config,
     db: tdb.db,
     dbInfo: tdb.info,
     rules: opts.rules ?? DEFAULT_RULES,
     log: opts.log ?? silentLogger,
-    metrics: createMetrics(),
+    metrics: createMetrics({ listCache: !!opts.listCache, alertmanager: !!config.ALERTMANAGER_URL, pool: !!tdb.pool }),
     status: new StatusRegistry(),
     version: 'test',
     now: () => new Date(now),
