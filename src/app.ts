@@ -5,7 +5,7 @@ import { HttpProblem, problemResponse, problems } from './http/problem.ts';
 import { internalRequest, requestContext } from './http/request-log.ts';
 import { bodyLimit, closeAfterHugeBody } from './http/body-limit.ts';
 import { recordUnknownPath } from './http/unknown-paths.ts';
-import { bearerAuth, corsMiddleware } from './http/auth.ts';
+import { corsMiddleware, readAuth, unknownPathRefusal } from './http/auth.ts';
 import { healthRoutes } from './health/health.routes.ts';
 import { INGEST_PATHS, ingestRoutes } from './ingest/ingest.routes.ts';
 import { apiRoutes } from './api/api.routes.ts';
@@ -23,11 +23,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('*', requestContext(deps));
   app.use('*', closeAfterHugeBody());
   app.use('*', corsMiddleware(deps.config));
-  // The panel's pages come before the bearer check: a browser cannot send the
-  // header when it follows a link, so the panel has its own sign-in (a
-  // session cookie) and asks the API in-process, with the token.
+  // Tokens are checked by each route (readAuth, ingestAuth, operatorAuth from
+  // http/auth.ts, mounted beside the handlers); /healthz, /openapi.json and
+  // /docs are open. The panel has its own sign-in (a browser following a
+  // link cannot send a bearer header) and asks the API in-process, with the token.
   app.route('/', panelRoutes(deps, (path, init) => app.request(internalRequest(`http://collector${path}`, init))));
-  app.use('*', bearerAuth(deps.config));
   // Every route but the ingest paths, which read their body with their own limit (and count what they refuse).
   const limitBody = bodyLimit(deps.config.MAX_BODY_BYTES);
   app.use('*', (c, next) => ((INGEST_PATHS as readonly string[]).includes(c.req.path) ? next() : limitBody(c, next)));
@@ -47,7 +47,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', maintenanceRoutes(deps));
   app.route('/', topologyRoutes(deps));
 
+  const unknownPathGuard = readAuth(deps.config);
   app.notFound((c) => {
+    const refused = unknownPathRefusal(unknownPathGuard, c);
+    if (refused) return problemResponse(c, refused);
     recordUnknownPath(deps.metrics, c.req.method, c.req.path, deps.now());
     return problemResponse(c, problems.notFound(`no route for ${c.req.method} ${c.req.path}`));
   });

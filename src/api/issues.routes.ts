@@ -1,5 +1,6 @@
 import { Hono, type Context } from 'hono';
 import { apiReads, type AppDeps, type AppEnv } from '../app-deps.ts';
+import { readAuth } from '../http/auth.ts';
 import { conditionalJson, entityTag } from '../http/conditional.ts';
 import { problems } from '../http/problem.ts';
 import { validate } from '../http/validation.ts';
@@ -11,6 +12,7 @@ import { issueDetail, issuesByObject, listIssues, type PatternThresholds, type T
 export function issuesRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
   const reads = apiReads(deps);
+  const read = readAuth(deps.config);
 
   // The engine's thresholds, as the issue patterns show them.
   const thresholds: PatternThresholds = { jitter_ms: deps.rules.jitter_burst.jitter_ms, loss_pct: deps.rules.loss_spike.loss_pct };
@@ -36,12 +38,12 @@ export function issuesRoutes(deps: AppDeps) {
     return conditionalJson(c, body, etag, { 'X-Cache': 'miss' });
   };
 
-  app.get('/issues', validate('query', IssuesQuery), (c) => cachedJson(c, c.req.valid('query'), (q, now) => listIssues(reads, q, now)));
+  app.get('/issues', read, validate('query', IssuesQuery), (c) => cachedJson(c, c.req.valid('query'), (q, now) => listIssues(reads, q, now)));
 
   // Before /issues/:id, which would otherwise take "by-object" for an id.
-  app.get('/issues/by-object', validate('query', ByObjectQuery), (c) => cachedJson(c, c.req.valid('query'), (q, now) => issuesByObject(reads, q, now)));
+  app.get('/issues/by-object', read, validate('query', ByObjectQuery), (c) => cachedJson(c, c.req.valid('query'), (q, now) => issuesByObject(reads, q, now)));
 
-  app.get('/issues/:id', validate('param', IssueIdParam), validate('query', NoQuery), async (c) => {
+  app.get('/issues/:id', read, validate('param', IssueIdParam), validate('query', NoQuery), async (c) => {
     const { id } = c.req.valid('param');
     const body: IssueDetail | null = await issueDetail(reads, id, { now: deps.now(), thresholds });
     if (!body) throw problems.notFound(`no incident with id ${JSON.stringify(id)}`);

@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { apiReads, type AppDeps, type AppEnv } from '../app-deps.ts';
+import { readAuth } from '../http/auth.ts';
 import { conditionalJson } from '../http/conditional.ts';
 import { validate } from '../http/validation.ts';
 import type { ApiOperation } from './openapi.ts';
@@ -11,14 +12,15 @@ import { pathSeries, resolveRange } from './paths.service.ts';
 export function pathsRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
   const reads = apiReads(deps);
+  const read = readAuth(deps.config);
 
-  app.get('/paths/:src/:dst/series', validate('param', SeriesParams), validate('query', SeriesQuery), async (c) => {
+  app.get('/paths/:src/:dst/series', read, validate('param', SeriesParams), validate('query', SeriesQuery), async (c) => {
     const range = resolveRange(c.req.valid('query'), deps.now());
     const body: PathSeries = await pathSeries(reads, deps.dbInfo.mode, c.req.valid('param'), range);
     return conditionalJson(c, JSON.stringify(body));
   });
 
-  app.get('/links/:a/:b/series', validate('param', LinkSeriesParams), validate('query', LinkSeriesQuery), async (c) => {
+  app.get('/links/:a/:b/series', read, validate('param', LinkSeriesParams), validate('query', LinkSeriesQuery), async (c) => {
     const range = resolveRange(c.req.valid('query'), deps.now());
     const { a, b } = c.req.valid('param');
     const body: LinkSeries = await linkQualitySeries(reads, deps.dbInfo.mode, a, b, range);

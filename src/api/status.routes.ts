@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { apiReads, type AppDeps, type AppEnv } from '../app-deps.ts';
+import { readAuth } from '../http/auth.ts';
 import { validate } from '../http/validation.ts';
 import type { ApiOperation } from './openapi.ts';
 import { NoQuery } from './query.ts';
@@ -11,13 +12,14 @@ import { summary } from './summary.service.ts';
 export function statusRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
   const reads = apiReads(deps);
+  const read = readAuth(deps.config);
 
-  app.get('/summary', validate('query', NoQuery), async (c) => {
+  app.get('/summary', read, validate('query', NoQuery), async (c) => {
     const body: Summary = await summary(reads, { now: deps.now(), status: deps.status, engineIntervalS: deps.config.ENGINE_INTERVAL });
     return c.json(body);
   });
 
-  app.get('/registry', validate('query', RegistryQuery), async (c) => {
+  app.get('/registry', read, validate('query', RegistryQuery), async (c) => {
     const body: Registry = await registry(reads, c.req.valid('query'), {
       now: deps.now(),
       silentAfterS: deps.config.REGISTRY_SILENT_AFTER,

@@ -1,28 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import type { AppEnv } from '../app-deps.ts';
 import type { Config } from '../config.ts';
-import { INGEST_PATHS } from '../ingest/ingest.routes.ts';
-import { problems } from './problem.ts';
-
-/**
- * Paths that never need a token: the container healthcheck, and the API's
- * description (it holds no data, and a browser opening /docs cannot send a
- * bearer header anyway).
- */
-export const OPEN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/openapi.json', '/docs']);
-const INGEST: ReadonlySet<string> = new Set(INGEST_PATHS);
-/** The /docs page's script and style (Swagger UI): no data either. */
-const OPEN_PREFIX = '/docs/assets/';
-
-/** Methods that change something. Besides ingest (the agents'), only the operator API has them. */
-const WRITE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-
-/** A request for the operator API: guarded by OPERATOR_TOKEN (operatorAuth on its routes), not by API_TOKEN. */
-export function isOperatorWrite(method: string, path: string): boolean {
-  return WRITE_METHODS.has(method) && !INGEST.has(path);
-}
+import { problems, type HttpProblem } from './problem.ts';
 
 /** The identity a valid OPERATOR_TOKEN stands for, recorded as `actor` in the audit log. */
 export const OPERATOR_IDENTITY = 'operator';
@@ -53,31 +34,53 @@ function presentedToken(header: string | undefined): string | null {
   return m ? m[1]! : null;
 }
 
-/**
- * Optional bearer tokens: API_TOKEN for the reads, INGEST_TOKEN for /ingest
- * and /api/reports.
- * A token that is not configured leaves its routes open, so the agents'
- * contract is unchanged by default. Tokens are only read from the
- * Authorization header (never the query string, which the access log would
- * keep) and are never logged.
- */
-export function bearerAuth(config: Pick<Config, 'API_TOKEN' | 'INGEST_TOKEN'>): MiddlewareHandler<AppEnv> {
-  const api = config.API_TOKEN ? digest(config.API_TOKEN) : null;
-  const ingest = config.INGEST_TOKEN ? digest(config.INGEST_TOKEN) : null;
-  if (!api && !ingest) return async (_c, next) => { await next(); };
+/** A bearer guard: the middleware, and the same check for a handler that cannot be middleware (notFound). */
+export interface BearerGuard extends MiddlewareHandler<AppEnv> {
+  /** Why this request may not pass; null when it may. */
+  refusal(c: Context): HttpProblem | null;
+}
 
-  return async (c, next) => {
-    const path = c.req.path;
-    if (c.req.method === 'OPTIONS' || OPEN_PATHS.has(path) || path.startsWith(OPEN_PREFIX) || isOperatorWrite(c.req.method, path)) return next();
-    const isIngest = INGEST.has(path);
-    const expected = isIngest ? ingest : api;
-    if (expected) {
-      const token = presentedToken(c.req.header('authorization'));
-      if (!token) throw problems.unauthorized(`send Authorization: Bearer <${isIngest ? 'INGEST_TOKEN' : 'API_TOKEN'}>`);
-      if (!timingSafeEqual(digest(token), expected)) throw problems.unauthorized('the bearer token is not valid here');
-    }
+/**
+ * An optional bearer token: `Authorization: Bearer <token>` required while
+ * `token` is set, nothing while it is not (so the agents' contract is
+ * unchanged by default). Tokens are only read from the Authorization header
+ * (never the query string, which the access log would keep) and are never
+ * logged. Mounted on each route it guards, before its validators, like
+ * operatorAuth: who may call a route is written beside it.
+ */
+function bearerGuard(token: string | undefined, name: string): BearerGuard {
+  const expected = token ? digest(token) : null;
+  const refusal = (c: Context): HttpProblem | null => {
+    if (!expected) return null;
+    const presented = presentedToken(c.req.header('authorization'));
+    if (!presented) return problems.unauthorized(`send Authorization: Bearer <${name}>`);
+    if (!timingSafeEqual(digest(presented), expected)) return problems.unauthorized('the bearer token is not valid here');
+    return null;
+  };
+  const guard: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const refused = refusal(c);
+    if (refused) throw refused;
     await next();
   };
+  return Object.assign(guard, { refusal });
+}
+
+/** The read API (and /metrics, and unknown paths read with GET): API_TOKEN when set. The panel has its own sign-in on top. */
+export const readAuth = (config: Pick<Config, 'API_TOKEN'>) => bearerGuard(config.API_TOKEN, 'API_TOKEN');
+
+/** /ingest and /api/reports: INGEST_TOKEN when set, and only it. */
+export const ingestAuth = (config: Pick<Config, 'INGEST_TOKEN'>) => bearerGuard(config.INGEST_TOKEN, 'INGEST_TOKEN');
+
+/**
+ * Unknown paths: a read answers as the read API does (401 without the
+ * token, so nobody learns which paths exist); a write is answered 404 and
+ * counted (an agent posting to a wrong URL: /metrics, meshmon doctor). A
+ * preflight never carries credentials.
+ */
+const WRITE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export function unknownPathRefusal(guard: BearerGuard, c: Context): HttpProblem | null {
+  return WRITE_METHODS.has(c.req.method) || c.req.method === 'OPTIONS' ? null : guard.refusal(c);
 }
 
 /**

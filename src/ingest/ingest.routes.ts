@@ -2,6 +2,7 @@ import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { AppDeps, AppEnv } from '../app-deps.ts';
 import { isDatabaseUnavailable } from '../db/database.ts';
+import { ingestAuth } from '../http/auth.ts';
 import { HttpProblem, problems } from '../http/problem.ts';
 import { retry } from '../retry.ts';
 import { AddressBook } from './ingest.addresses.ts';
@@ -18,7 +19,7 @@ const LOGGED_DROPS = 3;
 /**
  * The paths agents post to: /ingest, and /api/reports, where the upstream
  * agent's sample configuration points (collector_url). One handler, mounted
- * at both (src/app.ts); INGEST_TOKEN guards both.
+ * at both (src/app.ts); INGEST_TOKEN guards both (ingestAuth, on the routes).
  */
 export const INGEST_PATHS = ['/ingest', '/api/reports'] as const satisfies readonly string[];
 
@@ -41,8 +42,9 @@ export function ingestRoutes(deps: AppDeps) {
   const { config, metrics, log } = deps;
   const book = deps.addresses?.book ?? new AddressBook();
   const known = new KnownNodes();
+  const auth = ingestAuth(config);
 
-  app.post('/', async (c) => {
+  app.post('/', auth, async (c) => {
     let items: unknown[] | null = null;
     const countRejected = (reason: string) => {
       for (const item of items ?? []) metrics.ingestMessages.inc({ type: messageTypeOf(item), outcome: 'rejected', reason });
@@ -123,7 +125,7 @@ export function ingestRoutes(deps: AppDeps) {
     });
   }
 
-  app.all('/', (c) => {
+  app.all('/', auth, (c) => {
     throw new HttpProblem(405, 'Method Not Allowed', `${c.req.method} is not allowed on ${c.req.path}; POST messages`, {}, { Allow: 'POST' });
   });
 

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { apiReads, type AppDeps, type AppEnv } from '../app-deps.ts';
 import type { ApiOperation } from '../api/openapi.ts';
 import { NoQuery } from '../api/query.ts';
-import { operatorAuth } from '../http/auth.ts';
+import { operatorAuth, readAuth } from '../http/auth.ts';
 import { problems } from '../http/problem.ts';
 import { validate } from '../http/validation.ts';
 import { operatorWrite } from '../operator/write.ts';
@@ -23,8 +23,9 @@ export function maintenanceRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
   const reads = apiReads(deps);
   const operator = operatorAuth(deps.config);
+  const read = readAuth(deps.config);
 
-  app.get('/maintenance', validate('query', MaintenanceQuery), async (c) => {
+  app.get('/maintenance', read, validate('query', MaintenanceQuery), async (c) => {
     const body: MaintenanceList = await listMaintenance(reads, c.req.valid('query'), deps.now());
     return c.json(body);
   });
@@ -36,7 +37,7 @@ export function maintenanceRoutes(deps: AppDeps) {
     return c.json(body, 201, { Location: `/maintenance/${body.id}` });
   });
 
-  app.get('/maintenance/:id', validate('param', WindowIdParam), validate('query', NoQuery), async (c) => {
+  app.get('/maintenance/:id', read, validate('param', WindowIdParam), validate('query', NoQuery), async (c) => {
     const { id } = c.req.valid('param');
     const body: MaintenanceWindowDetail | null = await maintenanceDetail(reads, id, deps.now());
     if (!body) throw problems.notFound(`no maintenance window with id ${JSON.stringify(id)}`);

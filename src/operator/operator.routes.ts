@@ -3,7 +3,7 @@ import { apiReads, type AppDeps, type AppEnv } from '../app-deps.ts';
 import { IssueIdParam } from '../api/issues.schema.ts';
 import type { ApiOperation } from '../api/openapi.ts';
 import { NoQuery } from '../api/query.ts';
-import { operatorAuth } from '../http/auth.ts';
+import { operatorAuth, readAuth } from '../http/auth.ts';
 import { validate } from '../http/validation.ts';
 import { AckBody, AckResponse, NoteBody, NoteResponse } from './ack.schema.ts';
 import { acknowledge, addNote } from './ack.service.ts';
@@ -15,6 +15,7 @@ import { operatorWrite } from './write.ts';
 export function operatorRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
   const operator = operatorAuth(deps.config);
+  const read = readAuth(deps.config);
 
   app.post('/issues/:id/ack', operator, validate('param', IssueIdParam), validate('query', NoQuery), validate('json', AckBody), async (c) => {
     const { id } = c.req.valid('param');
@@ -32,7 +33,7 @@ export function operatorRoutes(deps: AppDeps) {
     return c.json(body, 201);
   });
 
-  app.get('/audit', validate('query', AuditQuery), async (c) => {
+  app.get('/audit', read, validate('query', AuditQuery), async (c) => {
     const body: AuditList = await auditLog(apiReads(deps), c.req.valid('query'));
     return c.json(body);
   });

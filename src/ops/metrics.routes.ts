@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { AppDeps, AppEnv } from '../app-deps.ts';
+import { readAuth } from '../http/auth.ts';
 import { withTimeout } from '../timeout.ts';
 import { databaseSize, openIncidentCounts, tableInfo, type TableInfo } from './ops.repository.ts';
 
@@ -28,7 +29,7 @@ export function metricsRoutes(deps: AppDeps) {
     return { incidents, sizes };
   };
 
-  app.get('/metrics', async (c) => {
+  app.get('/metrics', readAuth(deps.config), async (c) => {
     m.dbInfo.reset();
     m.dbInfo.set({ mode: deps.dbInfo.mode, version: deps.dbInfo.version, timescaledb: deps.dbInfo.timescaledb ?? '' }, 1);
     m.dbEmbedded.set(deps.embedded ? 1 : 0);

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { apiReads, type AppDeps, type AppEnv } from '../app-deps.ts';
 import type { ApiOperation } from '../api/openapi.ts';
 import { NoQuery } from '../api/query.ts';
+import { readAuth } from '../http/auth.ts';
 import { validate } from '../http/validation.ts';
 import { NetworkGraph } from './topology.schema.ts';
 import { topology } from './topology.service.ts';
@@ -9,8 +10,9 @@ import { topology } from './topology.service.ts';
 export function topologyRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
   const reads = apiReads(deps);
+  const read = readAuth(deps.config);
 
-  app.get('/topology', validate('query', NoQuery), async (c) => {
+  app.get('/topology', read, validate('query', NoQuery), async (c) => {
     const body: NetworkGraph = await topology(reads, { now: deps.now(), version: deps.version, silentAfterS: deps.config.REGISTRY_SILENT_AFTER });
     return c.json(body);
   });

@@ -79,6 +79,35 @@ describeEachMode(
       });
     });
 
+    test('every route is guarded as /openapi.json says (each route mounts its own guard)', async () => {
+      const t = testApp(get(), { now: NOW, env: { API_TOKEN, INGEST_TOKEN } });
+      const doc = (await t.json('/openapi.json')).body;
+      const seen: string[] = [];
+      for (const [template, ops] of Object.entries(doc.paths as Record<string, Record<string, { security: Array<Record<string, unknown>> }>>)) {
+        const path = template.replace(/\{[^}]+\}/g, 'x');
+        for (const [method, op] of Object.entries(ops)) {
+          const schemes = op.security.flatMap((s) => Object.keys(s));
+          const status = (await t.app.request(path, {
+            method: method.toUpperCase(),
+            ...(method === 'get' ? {} : { headers: { 'Content-Type': 'application/json' }, body: '{}' }),
+          })).status;
+          const expected = schemes.includes('operatorToken') ? 403 : schemes.length ? 401 : 'open';
+          seen.push(`${method} ${template}`);
+          if (expected === 'open') expect({ method, template, status: status === 401 || status === 403 ? status : 'open' }).toEqual({ method, template, status: 'open' });
+          else expect({ method, template, status }).toEqual({ method, template, status: expected });
+        }
+      }
+      expect(seen).toContain('get /metrics');
+      expect(seen).toContain('post /api/reports');
+      expect(seen).toContain('get /docs/assets/{file}');
+      // Paths no route serves: reads need the token, writes are 404 (and counted), preflights pass.
+      expect((await t.json('/nope')).status).toBe(401);
+      expect((await t.post('/api/report', {})).status).toBe(404);
+      expect((await t.app.request('/nope', { method: 'OPTIONS' })).status).toBe(404);
+      expect((await t.app.request('/ingest', bearer(INGEST_TOKEN))).status).toBe(405);
+      expect((await t.app.request('/ingest')).status).toBe(401);
+    });
+
     test('one token alone guards only its own routes', async () => {
       const readsOnly = testApp(get(), { now: NOW, env: { API_TOKEN } });
       expect((await readsOnly.json('/issues')).status).toBe(401);
