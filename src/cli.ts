@@ -37,5 +37,6 @@ if (!command) {
 }
 const mod = await command.load();
 const code = await mod.run(args);
-if (name !== 'serve') process.exit(code);
+// serve resolves once listening and runs on; a usage error ends it like any other command.
+if (name !== 'serve' || code !== 0) process.exit(code);
 export {};

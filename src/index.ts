@@ -1,4 +1,5 @@
 // The server entry point (`npm start`, the container's command). `meshmon serve` runs the same.
-import { runServe } from './serve.ts';
+import { run } from './serve.command.ts';
 
-await runServe();
+const code = await run(process.argv.slice(2));
+if (code !== 0) process.exit(code);

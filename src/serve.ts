@@ -1,22 +1,10 @@
-import { ConfigError, loadConfig } from './config.ts';
-import { createLogger } from './log.ts';
+import type { Config } from './config.ts';
+import type { Logger } from './log.ts';
 import { startServer, type RunningServer } from './server.ts';
 import { StartupProblem } from './startup-problem.ts';
 
 /** Starts the collector and stops it cleanly on SIGTERM/SIGINT. */
-export async function runServe(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`meshmon: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
-  const log = createLogger(config.LOG_LEVEL);
-
+export async function runServe(config: Config, log: Logger): Promise<void> {
   // One stray promise (a driver callback, a timer in a job) must not take the
   // collector and its data flow down: log it and carry on.
   process.on('unhandledRejection', (reason) => {

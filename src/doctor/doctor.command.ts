@@ -1,6 +1,5 @@
 import pkg from '../../package.json' with { type: 'json' };
-import { createLogger, stderrSink } from '../log.ts';
-import { parseArgs } from '../ops/cli-args.ts';
+import { runCommand } from '../command.ts';
 import type { CheckStatus, DoctorReport } from './doctor.schema.ts';
 import { runDoctor } from './doctor.service.ts';
 
@@ -41,21 +40,12 @@ export function formatDoctor(r: DoctorReport): string {
   return out.join('\n');
 }
 
-export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs(args, { values: [], booleans: ['json', 'help'] });
-    if (parsed.positional.length) throw new Error(`unexpected argument ${parsed.positional[0]}`);
-  } catch (err) {
-    console.error(`meshmon doctor: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (parsed.flags.has('help')) {
-    console.log(USAGE);
-    return 0;
-  }
-  const log = createLogger(process.env.LOG_LEVEL === 'debug' ? 'debug' : 'error', stderrSink).child({ command: 'doctor' });
-  const report = await runDoctor({ log, minBun: pkg.devDependencies.bun });
-  console.log(parsed.flags.has('json') ? JSON.stringify(report, null, 2) : formatDoctor(report));
-  return report.ok ? 0 : 1;
+export function run(args: string[]): Promise<number> {
+  // The configuration is one of the checks: read by runDoctor, not here.
+  const spec = { name: 'doctor', usage: USAGE, options: { json: { type: 'boolean' } }, config: false, logLevel: () => (process.env.LOG_LEVEL === 'debug' ? 'debug' : 'error') } as const;
+  return runCommand(spec, args, async ({ values, log }) => {
+    const report = await runDoctor({ log, minBun: pkg.devDependencies.bun });
+    console.log(values.json ? JSON.stringify(report, null, 2) : formatDoctor(report));
+    return report.ok ? 0 : 1;
+  });
 }

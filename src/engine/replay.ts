@@ -46,6 +46,18 @@ export interface ReplayOptions {
   signal?: AbortSignal;
   /** Called after each tick (profiling, tests). */
   onTick?: (result: TickResult, ingested: number) => void;
+  /** Called after each tick with how far through the file the replay is (a terminal's progress bar). */
+  onProgress?: (p: ReplayProgress) => void;
+}
+
+export interface ReplayProgress {
+  /** Bytes of the file read so far (compressed, for a .gz), and its size. */
+  bytesRead: number;
+  bytesTotal: number;
+  ticks: number;
+  messages: number;
+  /** The simulated time of the last tick. */
+  simulated: string;
 }
 
 export interface ReplayStats {
@@ -157,11 +169,14 @@ async function replayOn(db: Database, file: string, opts: ReplayOptions) {
     stats.last_tick = now.toISOString();
     if (stats.ticks % 360 === 0) log.info('replay progress', { simulated: now.toISOString(), ticks: stats.ticks, messages: stats.messages });
     opts.onTick?.(result!, ingested);
+    opts.onProgress?.({ bytesRead, bytesTotal, ticks: stats.ticks, messages: stats.messages, simulated: stats.last_tick });
   };
 
   let tick: number | null = null;
   let done = false;
-  for await (const { line, text } of readLines(file)) {
+  const bytesTotal = Bun.file(file).size;
+  let bytesRead = 0;
+  for await (const { line, text } of readLines(file, (n) => { bytesRead += n; })) {
     stats.lines = line;
     if (!text.trim()) continue;
     let msg: unknown;
@@ -262,10 +277,11 @@ async function assertReadable(file: string) {
  * Lines of a file, gunzipped on the fly when it starts with the gzip magic
  * bytes: only one chunk and one partial line are in memory at a time.
  */
-export async function* readLines(file: string): AsyncGenerator<{ line: number; text: string }> {
+export async function* readLines(file: string, onBytes?: (n: number) => void): AsyncGenerator<{ line: number; text: string }> {
   const f = Bun.file(file);
   const magic = new Uint8Array(await f.slice(0, 2).arrayBuffer());
   let bytes: ReadableStream<Uint8Array> = f.stream();
+  if (onBytes) bytes = bytes.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ transform: (chunk, out) => { onBytes(chunk.byteLength); out.enqueue(chunk); } }));
   if (magic[0] === 0x1f && magic[1] === 0x8b) bytes = bytes.pipeThrough(new DecompressionStream('gzip') as unknown as TransformStream<Uint8Array, Uint8Array>);
   const decoder = new TextDecoder();
   let rest = '';

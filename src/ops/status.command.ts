@@ -1,18 +1,15 @@
 import type { Config } from '../config.ts';
-import { ConfigError, loadConfig } from '../config.ts';
+import { runCommand } from '../command.ts';
 import type { Database } from '../db/database.ts';
 import { passwordFile } from '../db/embedded.ts';
 import { detectDatabase } from '../db/mode.ts';
 import { listJobRuns } from '../db/job-state.repository.ts';
-import { createLogger, stderrSink } from '../log.ts';
+import { formatBytes } from '../format.ts';
 import { VERSION } from '../version.ts';
-import { parseArgs } from './cli-args.ts';
 import { compressionStats, listNativePolicies, readStorageLayout } from './maintenance.repository.ts';
 import { countRows, databaseSize, listOpenIncidents, openIncidentCounts, REPORTED_TABLES, tableInfo } from './ops.repository.ts';
 import { RAW_TABLES } from './retention.ts';
 import { listWatermarks } from './rollup.repository.ts';
-import { openToolDatabase } from './tool-db.ts';
-import { StartupProblem } from '../startup-problem.ts';
 
 const USAGE = `usage: meshmon status [--json] [--exact]
 
@@ -94,15 +91,6 @@ export async function collectStatus(db: Database, config: Config, opts: { exact?
   };
 }
 
-export function formatBytes(n: number | null): string {
-  if (n === null) return '-';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
-  return `${u ? v.toFixed(1) : v} ${units[u]}`;
-}
-
 function table(rows: string[][], right: number[] = []): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((c, i) => (right.includes(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
@@ -169,42 +157,14 @@ export function formatStatus(r: StatusReport, now = new Date()): string {
   return out.join('\n');
 }
 
-export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs(args, { values: [], booleans: ['json', 'exact', 'help'] });
-    if (parsed.positional.length) throw new Error(`unexpected argument ${parsed.positional[0]}`);
-  } catch (err) {
-    console.error(`meshmon status: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (parsed.flags.has('help')) { console.log(USAGE); return 0; }
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) { console.error(`meshmon: ${err.message}`); return 2; }
-    throw err;
-  }
-  const log = createLogger(config.LOG_LEVEL === 'debug' ? 'debug' : 'warn', stderrSink).child({ command: 'status' });
-  let database;
-  try {
-    database = await openToolDatabase(config, log, 'meshmon-status');
-  } catch (err) {
-    if (err instanceof StartupProblem) { console.error(err.describe('meshmon status')); return err.exitCode; }
-    console.error(`meshmon status: cannot reach the database: ${(err as Error).message}`);
-    return 1;
-  }
-  try {
-    const report = await collectStatus(database.db, config, { exact: parsed.flags.has('exact'), source: database.source });
+export function run(args: string[]): Promise<number> {
+  const options = { json: { type: 'boolean' }, exact: { type: 'boolean' } } as const;
+  return runCommand({ name: 'status', usage: USAGE, options }, args, async ({ values, config, database: open }) => {
+    const database = await open();
+    const report = await collectStatus(database.db, config, { exact: !!values.exact, source: database.source });
     // Reaching the embedded database took reading its password file: this user may see the login.
     if (database.source !== 'url') report.database.credentials = { file: passwordFile(config.DATA_DIR), url: database.url };
-    console.log(parsed.flags.has('json') ? JSON.stringify(report, null, 2) : formatStatus(report));
+    console.log(values.json ? JSON.stringify(report, null, 2) : formatStatus(report));
     return 0;
-  } catch (err) {
-    console.error(`meshmon status: ${(err as Error).message}`);
-    return 1;
-  } finally {
-    await database.close();
-  }
+  });
 }

@@ -1,6 +1,6 @@
 import { createWriteStream, writeFileSync, type WriteStream } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { createGzip, type Gzip } from 'node:zlib';
+import { runCommand, UsageError, type ArgsContext } from '../command.ts';
 import { parseFaults, scheduleFaults, scopeOf, truthOf, type Fault } from './faults.ts';
 import { buildMesh, rngFrom } from './mesh.ts';
 import { collectorEnvForSpeed, rulesForSpeed } from './scaled-rules.ts';
@@ -40,8 +40,6 @@ schedule, and streams it live to a collector, or records it as a scenario
 On stdout: one JSON line per event (plan, fault_start, fault_end, progress, done).
 Exit codes: 0 done, 1 failed, 2 usage error.`;
 
-class UsageError extends Error {}
-
 interface Options {
   url: string | null;
   nodes: number;
@@ -59,32 +57,25 @@ interface Options {
   token: string | null;
 }
 
-function parse(args: string[]): Options | { rulesOut: string; speed: number } | 'help' {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      url: { type: 'string' },
-      nodes: { type: 'string', default: '12' },
-      faults: { type: 'string', default: 'all' },
-      first: { type: 'string', default: '20' },
-      gap: { type: 'string', default: '20' },
-      speed: { type: 'string', default: '1' },
-      style: { type: 'string', default: 'core' },
-      positions: { type: 'boolean', default: false },
-      seed: { type: 'string' },
-      minutes: { type: 'string' },
-      record: { type: 'string' },
-      truth: { type: 'string' },
-      t0: { type: 'string' },
-      'rules-out': { type: 'string' },
-      token: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) return 'help';
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+const OPTIONS = {
+  url: { type: 'string' },
+  nodes: { type: 'string', default: '12' },
+  faults: { type: 'string', default: 'all' },
+  first: { type: 'string', default: '20' },
+  gap: { type: 'string', default: '20' },
+  speed: { type: 'string', default: '1' },
+  style: { type: 'string', default: 'core' },
+  positions: { type: 'boolean', default: false },
+  seed: { type: 'string' },
+  minutes: { type: 'string' },
+  record: { type: 'string' },
+  truth: { type: 'string' },
+  t0: { type: 'string' },
+  'rules-out': { type: 'string' },
+  token: { type: 'string' },
+} as const;
+
+function parse(values: ArgsContext<typeof OPTIONS>['values']): Options | { rulesOut: string; speed: number } {
   const num = (name: string, v: string | undefined, min: number, max: number) => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${v}"`);
@@ -128,34 +119,18 @@ function parse(args: string[]): Options | { rulesOut: string; speed: number } | 
 
 const say = (event: Record<string, unknown>) => process.stdout.write(JSON.stringify(event) + '\n');
 
-export async function run(args: string[]): Promise<number> {
-  let o;
-  try {
-    o = parse(args);
-  } catch (err) {
-    process.stderr.write(`meshmon simulate: ${(err as Error).message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (o === 'help') {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
-  if ('rulesOut' in o) {
-    writeFileSync(o.rulesOut, JSON.stringify(rulesForSpeed(o.speed), null, 2) + '\n');
-    const env = Object.entries(collectorEnvForSpeed(o.speed)).map(([k, v]) => `${k}=${v}`).join(' ');
-    process.stderr.write(`wrote ${o.rulesOut}; start the collector with RULES_FILE=${o.rulesOut} ${env}\n`);
-    return 0;
-  }
-  try {
-    return await simulate(o);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`meshmon simulate: ${err.message}\n`);
-      return 2;
+export function run(args: string[]): Promise<number> {
+  // A client of the collector: its environment is not the collector's configuration.
+  return runCommand({ name: 'simulate', usage: USAGE, options: OPTIONS, config: false }, args, async ({ values }) => {
+    const o = parse(values);
+    if ('rulesOut' in o) {
+      writeFileSync(o.rulesOut, JSON.stringify(rulesForSpeed(o.speed), null, 2) + '\n');
+      const env = Object.entries(collectorEnvForSpeed(o.speed)).map(([k, v]) => `${k}=${v}`).join(' ');
+      process.stderr.write(`wrote ${o.rulesOut}; start the collector with RULES_FILE=${o.rulesOut} ${env}\n`);
+      return 0;
     }
-    process.stderr.write(`meshmon simulate: ${(err as Error).stack ?? err}\n`);
-    return 1;
-  }
+    return simulate(o);
+  });
 }
 
 const RECORD_T0 = Date.parse('2026-03-02T06:00:00Z');

@@ -1,7 +1,8 @@
 import { expect, test, setDefaultTimeout } from 'bun:test';
 import { configFrom } from '../../src/config.ts';
 import { runMaintenanceJob } from '../../src/ops/maintenance.job.ts';
-import { collectStatus, formatBytes, formatStatus } from '../../src/ops/status.command.ts';
+import { formatBytes } from '../../src/format.ts';
+import { collectStatus, formatStatus } from '../../src/ops/status.command.ts';
 import { testApp } from '../support/app.ts';
 import { MESHMON_BIN, REPO_ROOT } from '../support/collector-process.ts';
 import { describeEachMode } from '../support/databases.ts';
