@@ -37,4 +37,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["bun", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The collector drains requests, stops jobs and closes the pool on SIGTERM.
 STOPSIGNAL SIGTERM
-CMD ["bun", "src/index.ts"]
+CMD ["bun", "--no-env-file", "src/index.ts"]

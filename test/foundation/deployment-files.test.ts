@@ -62,7 +62,7 @@ describe('Dockerfile', () => {
     expect(text).toContain('npm ci --omit=dev');
     expect(text).toMatch(/^USER bun$/m);
     expect(text).toMatch(/^HEALTHCHECK .*\n?.*\/healthz/m);
-    expect(text).toMatch(/^CMD \["bun", "src\/index.ts"\]$/m);
+    expect(text).toMatch(/^CMD \["bun", "--no-env-file", "src\/index.ts"\]$/m);
     // What the image copies exists (a renamed directory would break the build only on the Pi).
     for (const m of text.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
       for (const src of m[1]!.split(' ')) expect({ src, exists: existsSync(path.join(REPO_ROOT, src)) }).toEqual({ src, exists: true });
