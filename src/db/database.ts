@@ -17,15 +17,17 @@ export interface PoolOptions {
   max?: number;
   log?: Logger;
   applicationName?: string;
+  /** Connections kept open while idle (default: up to 2, for the server's warm reads). */
+  min?: number;
 }
 
-export function createPool({ url, max = 10, log, applicationName = 'meshmon' }: PoolOptions): pg.Pool {
+export function createPool({ url, max = 10, log, applicationName = 'meshmon', min = Math.min(max, 2) }: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max,
     // A new backend's first statements fill its catalog caches (10–15 ms
     // each): keep a couple of connections warm for a panel polling every few seconds.
-    min: Math.min(max, 2),
+    min,
     idleTimeoutMillis: 30_000,
     // A dead server must fail requests quickly (503), not hang them.
     connectionTimeoutMillis: 3_000,
@@ -38,7 +40,12 @@ export function createPool({ url, max = 10, log, applicationName = 'meshmon' }: 
   });
   // An idle client whose server went away emits 'error'; unhandled, it would
   // kill the process. The pool drops the client and makes a new one later.
-  pool.on('error', (err) => log?.warn('database connection lost', { err: err.message }));
+  // A pool being closed is not told: pool.end() resolves before its clients'
+  // sockets are closed, so an embedded server stopped right after (a tool's
+  // exit, the collector's shutdown) ends them first — expected, not news.
+  pool.on('error', (err) => {
+    if (!pool.ending) log?.warn('database connection lost', { err: err.message });
+  });
   // pg-pool listens for errors only while a client is idle. A checked-out
   // client that loses its server between two statements (inside a transaction,
   // or holding the migration lock) emits 'error' with nobody listening, which

@@ -26,7 +26,7 @@ function onUrl(url: string, log: Logger, applicationName: string, source: ToolDa
     source,
     reconnect: async () => {
       await t.db.destroy().catch(() => {});
-      t.pool = createPool({ url, max: 2, log, applicationName });
+      t.pool = createPool({ url, max: 2, min: 0, log, applicationName });
       t.db = createDatabase(t.pool);
     },
     close: async () => {
@@ -34,7 +34,7 @@ function onUrl(url: string, log: Logger, applicationName: string, source: ToolDa
       await stop?.();
     },
   };
-  t.pool = createPool({ url, max: 2, log, applicationName });
+  t.pool = createPool({ url, max: 2, min: 0, log, applicationName });
   t.db = createDatabase(t.pool);
   return t;
 }

@@ -39,6 +39,11 @@ describe('meshmon serve (a real process)', () => {
     const pidFile = path.join(data.dir, 'postgres', 'postmaster.pid');
     expect(existsSync(pidFile)).toBe(true);
 
+    // meshmon migrate while the collector runs: it uses the running embedded server (nothing left to apply).
+    const migrate = await run([MESHMON_BIN, 'migrate'], { DATA_DIR: data.dir, EMBEDDED_PG_PORT: '1' });
+    expect({ code: migrate.code, stderr: migrate.code ? migrate.stderr : '' }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(migrate.stdout.trim())).toMatchObject({ mode: 'none', applied: [] });
+
     const code = await c.stop('SIGTERM');
     expect({ code, output: code === 0 ? '' : c.output() }).toEqual({ code: 0, output: '' });
     expect(existsSync(pidFile)).toBe(false);
@@ -102,6 +107,25 @@ describe('meshmon migrate (a real process)', () => {
     const second = await run([MESHMON_BIN, 'migrate'], env);
     expect(second.code).toBe(0);
     expect(JSON.parse(second.stdout.trim()).applied).toEqual([]);
+  }, 60_000);
+
+  test('a .env in the working directory is not read (npm start and bin/meshmon run Bun with --no-env-file)', async () => {
+    const scratch = await createScratchDatabase('meshmon_no_env_file');
+    cleanups.push(scratch.drop);
+    const cwd = await tempDataDir('meshmon-dotenv');
+    cleanups.push(cwd.remove);
+    // Read, this would stop the command with exit 2 (a bad variable).
+    await Bun.write(path.join(cwd.dir, '.env'), 'LOG_LEVEL=chatty\nTIMESCALEDB=sometimes\n');
+    const proc = Bun.spawn([MESHMON_BIN, 'migrate'], {
+      cwd: cwd.dir,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', DATABASE_URL: scratch.url, TIMESCALEDB: 'off' },
+      stdout: 'pipe',
+      stderr: 'pipe',
+    });
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    expect({ code, stderr: code ? stderr : '' }).toEqual({ code: 0, stderr: '' });
+    const pkg = JSON.parse(await Bun.file(path.join(REPO_ROOT, 'package.json')).text());
+    expect(pkg.scripts.start).toBe('exec bun --no-env-file src/index.ts');
   }, 60_000);
 
   test('unknown commands and no command print the usage', async () => {

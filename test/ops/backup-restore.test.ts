@@ -16,6 +16,8 @@ import { testApp } from '../support/app.ts';
 import { MESHMON_BIN, REPO_ROOT } from '../support/collector-process.ts';
 import { describeEachMode } from '../support/databases.ts';
 import { scenarioPath } from '../support/fixtures.ts';
+import { findFreePort } from '../support/free-port.ts';
+import { tempDataDir } from '../support/temp-dir.ts';
 
 // Real databases on a shared machine: PGlite start-up and pg_dump take seconds.
 setDefaultTimeout(60_000);
@@ -198,3 +200,23 @@ test('backup without any reachable database fails with exit 1, not a stack trace
   expect(r.stderr).toMatch(/^meshmon backup: cannot reach the database|^meshmon backup: backup failed/m);
   expect(r.stderr).not.toContain('    at ');
 });
+
+test('on the embedded database: migrate, backup (in human units) and restore --force, without a spurious warning', async () => {
+  const data = await tempDataDir('meshmon-backup-embedded');
+  try {
+    const env = { DATA_DIR: data.dir, EMBEDDED_PG_PORT: String(await findFreePort()) };
+    const migrated = await cli(['migrate'], env);
+    expect(migrated.code, migrated.stderr).toBe(0);
+    const dump = path.join(dir, 'embedded.dump');
+    const backup = await cli(['backup', '--out', dump], env);
+    expect(backup.code, backup.stderr).toBe(0);
+    // A small database's dump is some KiB, said so (it read "0.0 MiB").
+    expect(backup.stderr).toMatch(/wrote \S+ \(\d+\.\d KiB, pg_dump /);
+    const restored = await cli(['restore', dump, '--force'], env);
+    expect(restored.code, restored.stderr).toBe(0);
+    // The tool's pool is closed before the embedded server stops: no "connection lost" on the way out.
+    expect(restored.stderr).not.toContain('database connection lost');
+  } finally {
+    await data.remove();
+  }
+}, 120_000);
