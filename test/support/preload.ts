@@ -42,11 +42,22 @@ if (forceEmbedded || (!process.env.MESHMON_TEST_ADMIN_URL && !(await reachable('
 {
   const { hasApacheTimescale } = await import('./databases.ts');
   const modes = ['timescale', 'none'];
-  if (await hasApacheTimescale()) modes.push('apache');
+  const apache = await hasApacheTimescale();
+  if (apache) modes.push('apache');
   process.env.MESHMON_TEST_AVAILABLE_MODES = modes.join(',');
   const required = (process.env.MESHMON_TEST_REQUIRE_MODES ?? '').split(',').filter(Boolean);
   const missing = required.filter((m) => !modes.includes(m));
   if (missing.length) {
     throw new Error(`database modes required but not available: ${missing.join(', ')} (run bash .ci/install-timescaledb.sh)`);
   }
+  // Once per run, so a count of skipped tests never goes unexplained.
+  const selected = process.env.MESHMON_TEST_MODES?.split(',').map((m) => m.trim()).filter(Boolean) ?? null;
+  const ran: string[] = [];
+  const skipped: string[] = [];
+  for (const mode of ['timescale', 'apache', 'none']) {
+    if (selected && !selected.includes(mode)) skipped.push(`${mode} (not in MESHMON_TEST_MODES=${process.env.MESHMON_TEST_MODES})`);
+    else if (!modes.includes(mode)) skipped.push(`${mode} (the PostgreSQL on ${process.env.MESHMON_TEST_ADMIN_URL ? 'the test server' : '127.0.0.1:5432'} has no preloaded TimescaleDB: bash .ci/install-timescaledb.sh, or MESHMON_TEST_REQUIRE_MODES=apache to make this a failure)`);
+    else ran.push(mode);
+  }
+  process.stderr.write(`[test] database modes: ${ran.join(', ')} run${skipped.length ? `; skipped: ${skipped.join('; ')} — their tests count as skipped` : ''}\n`);
 }
