@@ -1,3 +1,5 @@
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -281,7 +283,11 @@ export async function* readLines(file: string, onBytes?: (n: number) => void): A
   const f = Bun.file(file);
   const magic = new Uint8Array(await f.slice(0, 2).arrayBuffer());
   let bytes: ReadableStream<Uint8Array> = f.stream();
-  if (onBytes) bytes = bytes.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ transform: (chunk, out) => { onBytes(chunk.byteLength); out.enqueue(chunk); } }));
+  if (onBytes) {
+    // Small chunks, counted as they are taken: the count follows the lines read (a progress bar), not a large read-ahead.
+    bytes = (Readable.toWeb(createReadStream(file, { highWaterMark: 64 * 1024 })) as ReadableStream<Uint8Array>)
+      .pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ transform: (chunk, out) => { onBytes(chunk.byteLength); out.enqueue(chunk); } }, undefined, { highWaterMark: 0 }));
+  }
   if (magic[0] === 0x1f && magic[1] === 0x8b) bytes = bytes.pipeThrough(new DecompressionStream('gzip') as unknown as TransformStream<Uint8Array, Uint8Array>);
   const decoder = new TextDecoder();
   let rest = '';

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { z } from 'zod';
+import { incidentTable, progressBar, replaySummary } from '../../src/engine/replay.command.ts';
 import { Incident } from '../../src/incidents/incident.schema.ts';
 
 const BIN = path.resolve(import.meta.dir, '../../bin/meshmon');
@@ -164,4 +165,28 @@ describe('meshmon replay (CLI)', () => {
     expect(logLines(stderr).filter((l) => l.msg === 'line skipped').map((l) => l.line)).toEqual([1, 2]);
     expect(stderr).toContain('no valid message');
   }, 60_000);
+});
+
+// On a terminal (isTTY): a progress bar while it runs, a summary and a table at the end; pipes keep the JSON (above).
+describe('meshmon replay on a terminal', () => {
+  test('the progress bar, the summary and the incident table', () => {
+    expect(progressBar({ bytesRead: 450, bytesTotal: 1000, ticks: 240, messages: 12345, simulated: '2026-03-02T06:40:00.000Z' }, 20))
+      .toBe('[#########-----------]  45%  2026-03-02 06:40Z  240 ticks  12,345 messages');
+    expect(progressBar({ bytesRead: 0, bytesTotal: 0, ticks: 1, messages: 2, simulated: '2026-03-02T06:00:00.000Z' }, 4)).toStartWith('[----]   0%');
+    const incidents = [
+      { started_at: '2026-03-02T06:10:00.000Z', status: 'closed', severity: 'major', kind: 'jitter_burst', title: 'Jitter burst on A → B' },
+      { started_at: '2026-03-02T06:20:00.000Z', status: 'open', severity: 'critical', kind: 'rf_drop', title: 'RF drop on link A ↔ B' },
+      { started_at: '2026-03-02T06:25:00.000Z', status: 'open', severity: 'major', kind: 'jitter_burst', title: 'Jitter burst on B → A' },
+    ] as unknown as Incident[];
+    const stats = { lines: 10, messages: 9, skipped: 1, partly_dropped: 0, ticks: 5, first_tick: '2026-03-02T06:00:00.000Z', last_tick: '2026-03-02T06:40:00.000Z', ingest_ms: 1, engine_ms: 1, rule_ms: {}, total_ms: 1234 };
+    const summary = replaySummary('rec.ndjson.gz', stats, incidents);
+    expect(summary).toContain('replayed rec.ndjson.gz: 9 messages in 5 ticks');
+    expect(summary).toContain('in 1.2 s');
+    expect(summary).toContain('1 line skipped');
+    expect(summary).toContain('3 incidents: 2 open, 1 closed — 2 jitter_burst, 1 rf_drop');
+    const table = incidentTable(incidents).split('\n');
+    expect(table[0]).toMatch(/^STARTED\s+STATUS\s+SEVERITY\s+TITLE$/);
+    expect(table[2]).toContain('RF drop on link A ↔ B');
+    expect(incidentTable([])).toBe('no incidents');
+  });
 });
