@@ -132,6 +132,10 @@ describeEachMode('POST /ingest over the wire', (get) => {
     const all = await t.post('/ingest', Array.from({ length: 150 }, () => (BOGUS)));
     expect(all.status).toBe(422);
     expect(all.body.errors).toHaveLength(100);
+    expect(all.body.detail).toBe('nothing in the request is usable (150 drops); nothing was stored');
+    // One drop, said in the singular (a new user read "1 of 2 message is invalid" once).
+    const one = await t.post('/ingest', BOGUS);
+    expect(one.body.detail).toBe('nothing in the request is usable (1 drop); nothing was stored');
   });
 
   test('/api/reports is the same endpoint: same answer, same INGEST_TOKEN', async () => {
