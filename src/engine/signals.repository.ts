@@ -1,5 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Executor } from '../db/database.ts';
+import type { Link } from '../incidents/keys.ts';
 
 // Everything the rules read. Every query is set-based (the whole mesh at once,
 // or a list of routes / links / nodes joined in one statement) and bounded by
@@ -111,29 +112,30 @@ export async function worstHops(db: Executor, windows: Array<{ src: string; dst:
 }
 
 export interface LinkCrossing {
-  /** "A--B", sorted */
-  link: string;
+  /** The link crossed (sorted), either way. */
+  a: string;
+  b: string;
   src: string;
   dst: string;
   time: Date;
 }
 
-/** Per listed link ("A--B", sorted): the windows in (since, to] whose hop list crosses it, either way. */
-export async function crossingsSince(db: Executor, p: { to: Date; links: Array<{ link: string; since: Date }> }): Promise<LinkCrossing[]> {
+/** Per listed link: the windows in (since, to] whose hop list crosses it, either way; by link, then time. */
+export async function crossingsSince(db: Executor, p: { to: Date; links: Array<{ link: Link; since: Date }> }): Promise<LinkCrossing[]> {
   if (!p.links.length) return [];
   const { rows } = await sql<LinkCrossing>`
     WITH l AS (
       SELECT * FROM unnest(
-        ${p.links.map((l) => l.link.split('--')[0]!)}::text[],
-        ${p.links.map((l) => l.link.split('--')[1]!)}::text[],
+        ${p.links.map((l) => l.link.a)}::text[],
+        ${p.links.map((l) => l.link.b)}::text[],
         ${p.links.map((l) => l.since.toISOString())}::timestamptz[]) AS l(a, b, since)
     )
-    SELECT l.a || '--' || l.b AS link, h.src, h.dst, ${ms('h.time')} AS time
+    SELECT l.a, l.b, h.src, h.dst, ${ms('h.time')} AS time
     FROM l JOIN hop_quality h ON h.from_node = l.a AND h.to_node = l.b AND h.time > l.since AND h.time <= ${p.to}
     UNION ALL
-    SELECT l.a || '--' || l.b, h.src, h.dst, ${ms('h.time')}
+    SELECT l.a, l.b, h.src, h.dst, ${ms('h.time')}
     FROM l JOIN hop_quality h ON h.from_node = l.b AND h.to_node = l.a AND h.time > l.since AND h.time <= ${p.to}
-    ORDER BY 1, 4`.execute(db);
+    ORDER BY 1, 2, 5`.execute(db);
   return rows.map(asWindow);
 }
 
@@ -170,8 +172,9 @@ export async function cpuSamplesOfBusyNodes(db: Executor, p: { from: Date; now: 
 }
 
 export interface LinkQuality {
-  /** "A--B", sorted; lq / nlq are oriented A→B (a B→A hop's LQ is the A→B NLQ). */
-  link: string;
+  /** The link (a < b); lq / nlq are oriented a→b (a b→a hop's LQ is the a→b NLQ). */
+  a: string;
+  b: string;
   recent_n: number;
   recent_etx: number | null;
   recent_lq: number | null;
@@ -193,7 +196,7 @@ export interface LinkQuality {
  */
 export async function linkQuality(
   db: Executor,
-  p: { baseFrom: Date; recentFrom: Date; now: Date; lqBelow: number; babelEtxAbove: number; links: string[] },
+  p: { baseFrom: Date; recentFrom: Date; now: Date; lqBelow: number; babelEtxAbove: number; links: Link[] },
 ): Promise<LinkQuality[]> {
   const indexed =
     p.lqBelow <= WEAK.lqBelow && p.babelEtxAbove >= WEAK.babelEtxAbove
@@ -206,9 +209,9 @@ export async function linkQuality(
       WHERE time > ${p.recentFrom} AND time <= ${p.now} AND from_node <> to_node
         AND (lq < ${p.lqBelow} OR nlq < ${p.lqBelow} OR (lq IS NULL AND nlq IS NULL AND etx >= ${p.babelEtxAbove})) ${indexed}
       UNION
-      SELECT split_part(l, '--', 1), split_part(l, '--', 2) FROM unnest(${p.links}::text[]) AS l
+      SELECT * FROM unnest(${p.links.map((l) => l.a)}::text[], ${p.links.map((l) => l.b)}::text[])
     )
-    SELECT c.a || '--' || c.b AS link, s.*
+    SELECT c.a, c.b, s.*
     FROM c
     CROSS JOIN LATERAL (
       SELECT
@@ -229,12 +232,14 @@ export async function linkQuality(
       ) h
     ) s
     WHERE s.last_at IS NOT NULL
-    ORDER BY 1`.execute(db);
+    ORDER BY 1, 2`.execute(db);
   return rows.map((r) => ({ ...r, last_at: new Date(r.last_at) }));
 }
 
 export interface LinkSample {
-  link: string;
+  /** The link (a < b). */
+  a: string;
+  b: string;
   src: string;
   dst: string;
   time: Date;
@@ -243,17 +248,17 @@ export interface LinkSample {
   nlq: number | null;
 }
 
-/** The hop samples in (from, now] of the given links ("A--B", sorted), oriented like linkQuality. */
-export async function linkSamples(db: Executor, p: { from: Date; now: Date; links: string[] }): Promise<LinkSample[]> {
+/** The hop samples in (from, now] of the given links, oriented like linkQuality; by link, then time. */
+export async function linkSamples(db: Executor, p: { from: Date; now: Date; links: Link[] }): Promise<LinkSample[]> {
   if (!p.links.length) return [];
   const { rows } = await sql<LinkSample>`
-    WITH l AS (SELECT * FROM unnest(${p.links.map((l) => l.split('--')[0]!)}::text[], ${p.links.map((l) => l.split('--')[1]!)}::text[]) AS l(a, b))
-    SELECT l.a || '--' || l.b AS link, h.src, h.dst, ${ms('h.time')} AS time, h.etx, h.lq, h.nlq
+    WITH l AS (SELECT * FROM unnest(${p.links.map((l) => l.a)}::text[], ${p.links.map((l) => l.b)}::text[]) AS l(a, b))
+    SELECT l.a, l.b, h.src, h.dst, ${ms('h.time')} AS time, h.etx, h.lq, h.nlq
     FROM l JOIN hop_quality h ON h.from_node = l.a AND h.to_node = l.b AND h.time > ${p.from} AND h.time <= ${p.now}
     UNION ALL
-    SELECT l.a || '--' || l.b, h.src, h.dst, ${ms('h.time')}, h.etx, h.nlq, h.lq
+    SELECT l.a, l.b, h.src, h.dst, ${ms('h.time')}, h.etx, h.nlq, h.lq
     FROM l JOIN hop_quality h ON h.from_node = l.b AND h.to_node = l.a AND h.time > ${p.from} AND h.time <= ${p.now}
-    ORDER BY 1, 4`.execute(db);
+    ORDER BY 1, 2, 5`.execute(db);
   return rows.map(asWindow);
 }
 
@@ -340,4 +345,24 @@ export async function firstMeshReportAfter(db: Executor, p: { now: Date; since: 
       WHERE time > ${p.since}::timestamptz - interval '1 hour' AND time <= ${p.now} AND received_at > ${p.since} AND received_at <= ${p.now}
     ) x`.execute(db);
   return rows[0]?.at ? new Date(rows[0].at) : null;
+}
+
+/**
+ * The links seen in (from, now]: every hop of hop_quality and every pair of
+ * consecutive nodes of a path's hop list, as sorted pairs, once each. Read only
+ * while a partition is possible (several nodes silent, others reporting).
+ */
+export async function meshLinks(db: Executor, p: { from: Date; now: Date }): Promise<Link[]> {
+  const { rows } = await sql<Link>`
+    SELECT DISTINCT LEAST(x, y) AS a, GREATEST(x, y) AS b FROM (
+      SELECT DISTINCT from_node AS x, to_node AS y FROM hop_quality
+      WHERE time > ${p.from} AND time <= ${p.now}
+      UNION
+      SELECT r.route[i], r.route[i + 1]
+      FROM (SELECT DISTINCT route FROM path_probe WHERE time > ${p.from} AND time <= ${p.now} AND cardinality(route) > 1) r
+      CROSS JOIN LATERAL generate_series(1, cardinality(r.route) - 1) AS i
+    ) e
+    WHERE x <> y
+    ORDER BY 1, 2`.execute(db);
+  return rows;
 }

@@ -3,16 +3,17 @@ import { describe, expect, test } from 'bun:test';
 import { correlate } from '../../src/engine/correlate.ts';
 import type { LifeState, Tracked } from '../../src/engine/lifecycle.ts';
 import { scopeKey, type IncidentKind, type Scope } from '../../src/incidents/incident.schema.ts';
+import { linksOf, type Link } from '../../src/incidents/keys.ts';
 
 const T0 = Date.parse('2026-03-02T06:00:00Z');
 const min = (m: number) => new Date(T0 + m * 60_000);
 
 let n = 0;
-function inc(kind: IncidentKind, scope: Scope, start: number, o: { nodes?: string[]; links?: string[]; isNew?: boolean; state?: LifeState } = {}): Tracked {
+function inc(kind: IncidentKind, scope: Scope, start: number, o: { nodes?: string[]; links?: Link[]; isNew?: boolean; state?: LifeState; evidence?: Record<string, unknown>; detected?: number } = {}): Tracked {
   return {
     id: `inc_${++n}`, kind, scope, scopeKey: scopeKey(scope), state: o.state ?? { status: 'open' }, severity: 'major',
-    startedAt: min(start), detectedAt: min(start + 1), updatedAt: min(start + 1), lastDataAt: null, parentId: null,
-    cause: 'generic', nextSteps: [], evidence: {}, impact: {}, routes: [], nodes: o.nodes ?? [], links: o.links ?? [],
+    startedAt: min(start), detectedAt: min(o.detected ?? start + 1), updatedAt: min(start + 1), lastDataAt: null, parentId: null,
+    cause: 'generic', nextSteps: [], evidence: o.evidence ?? {}, impact: {}, routes: [], nodes: o.nodes ?? [], links: o.links ?? [],
     isNew: o.isNew ?? true, loadedSignature: null, events: [],
   };
 }
@@ -22,7 +23,7 @@ const node = (x: string) => ({ type: 'node', node: x }) as const;
 /** A route incident over the hop list A→…→Z. */
 const over = (kind: IncidentKind, hops: string, start: number, o: Parameters<typeof inc>[3] = {}) => {
   const h = hops.split('');
-  const links = h.slice(1).map((x, i) => [h[i]!, x].sort().join('--'));
+  const links = linksOf(h);
   return inc(kind, route(h[0]!, h.at(-1)!), start, { nodes: [...h].sort(), links, ...o });
 };
 

@@ -1,0 +1,255 @@
+import { scopeKey, type LinkScope, type NodeScope } from '../../incidents/incident.schema.ts';
+import { link, uniqueLinks, uniqueRoutes, type Link } from '../../incidents/keys.ts';
+import { MINUTE, type Finding, type Rule, type Run } from '../rule.ts';
+import { firstReportsAfter, meshLinks } from '../signals.repository.ts';
+import { silenceInput, silenceView, type NodeSilence } from './agent_silent.ts';
+import { isBad, notable } from './common.ts';
+
+// Many nodes silent at once, behind one link (spec/rules.md, "Many nodes
+// silent at once"). The decision is a pure function of the nodes' silence and
+// the links seen over the last hour (graph in, verdict out); the rule around
+// it only reads.
+
+const byName = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+
+/** Nodes that fell silent within one silence threshold of each other (chained), latest report first to last. */
+export function silentClusters(nodes: readonly NodeSilence[], exclude: ReadonlySet<string>): NodeSilence[][] {
+  const silent = nodes
+    .filter((n) => n.silent && n.retiredAt === null && !exclude.has(n.node))
+    .sort((x, y) => x.last - y.last || byName(x.node, y.node));
+  const out: NodeSilence[][] = [];
+  let cur: NodeSilence[] = [];
+  for (const n of silent) {
+    const prev = cur.at(-1);
+    if (prev && n.last - prev.last > Math.max(prev.thresholdMs, n.thresholdMs)) {
+      out.push(cur);
+      cur = [];
+    }
+    cur.push(n);
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
+/**
+ * Who kept reporting while `cluster` fell silent: nodes heard from well after
+ * the cluster's last report — more than half its shortest silence threshold.
+ * When the collector itself was cut off, every node's last report lies within
+ * about one report interval of the others': then nobody counts as reporting,
+ * which is what tells an outage from a partition before every node has
+ * crossed its own threshold.
+ */
+export function reportingAfter(cluster: readonly NodeSilence[], nodes: readonly NodeSilence[]): Set<string> {
+  const lastOfCluster = Math.max(...cluster.map((n) => n.last));
+  const margin = Math.min(...cluster.map((n) => n.thresholdMs)) / 2;
+  return new Set(nodes.filter((n) => n.retiredAt === null && !n.silent && n.last > lastOfCluster + margin).map((n) => n.node));
+}
+
+/** Clusters big enough to be a partition while others report: the cheap test before the topology is read. */
+export function partitionCandidates(nodes: readonly NodeSilence[], exclude: ReadonlySet<string>, minNodes: number): NodeSilence[][] {
+  return silentClusters(nodes, exclude).filter((c) => c.length >= minNodes && reportingAfter(c, nodes).size > 0);
+}
+
+export interface PartitionInput {
+  /** Every node that has reported (retired ones included). */
+  nodes: readonly NodeSilence[];
+  /** Silent nodes that cannot form a new group: already behind an open partition, or standing in an outage. */
+  exclude: ReadonlySet<string>;
+  /** The topology: links seen over the last hour (any order, duplicates allowed). */
+  links: readonly Link[];
+  minNodes: number;
+}
+
+export interface PartitionVerdict {
+  scope: LinkScope | NodeScope;
+  /** The nodes that fell silent together behind it, by name. */
+  group: string[];
+  /** The cut-off part: the group and the non-reporting nodes it reaches without crossing a reporting one. */
+  cutOff: string[];
+  /** Links between the cut-off part and reporting nodes, sorted. */
+  boundary: Link[];
+  /** For a link scope: its reporting end and its silent end. */
+  reportingEnd: string | null;
+  silentEnd: string | null;
+  /** When the group's silence began: its earliest member's. */
+  start: number;
+}
+
+/**
+ * Groups of ≥ minNodes nodes that fell silent within one silence threshold of
+ * each other while others kept reporting, and what they hang on. The cut-off
+ * part of a group is what it reaches in the graph without stepping on a
+ * reporting node (silent nodes of other times and nodes without an agent are
+ * part of it); its boundary is every link from it to a reporting node. One
+ * boundary link A–B: every path from the group to the reporting nodes crosses
+ * it, a partition on that link. Several: a partition on the cut-off node with
+ * the most boundary links (ties by name). A cut-off part still holding a node
+ * that is neither silent nor reporting yet (it may be about to fall silent
+ * with the rest) is decided at a later tick, once it is one or the other.
+ */
+export function findPartitions({ nodes, exclude, links, minNodes }: PartitionInput): PartitionVerdict[] {
+  const info = new Map(nodes.map((n) => [n.node, n]));
+  const adj = new Map<string, Set<string>>();
+  for (const l of links) {
+    if (l.a === l.b) continue;
+    if (!adj.has(l.a)) adj.set(l.a, new Set());
+    if (!adj.has(l.b)) adj.set(l.b, new Set());
+    adj.get(l.a)!.add(l.b);
+    adj.get(l.b)!.add(l.a);
+  }
+  const out: PartitionVerdict[] = [];
+  for (const cluster of partitionCandidates(nodes, exclude, minNodes)) {
+    const reporting = reportingAfter(cluster, nodes);
+    const members = new Set(cluster.map((n) => n.node));
+    const seen = new Set<string>();
+    for (const m of cluster) {
+      if (seen.has(m.node)) continue;
+      seen.add(m.node);
+      const part: string[] = [];
+      const boundary: Link[] = [];
+      const queue = [m.node];
+      let undecided = false;
+      while (queue.length) {
+        const x = queue.pop()!;
+        part.push(x);
+        const n = info.get(x);
+        if (n && n.retiredAt === null && !n.silent) undecided = true;
+        for (const y of [...(adj.get(x) ?? [])].sort(byName)) {
+          if (reporting.has(y)) boundary.push(link(x, y));
+          else if (!seen.has(y)) {
+            seen.add(y);
+            queue.push(y);
+          }
+        }
+      }
+      const group = part.filter((x) => members.has(x)).sort(byName);
+      if (group.length < minNodes || undecided || !boundary.length) continue;
+      const cut = uniqueLinks(boundary);
+      const start = Math.min(...group.map((x) => info.get(x)!.silentFrom));
+      let scope: LinkScope | NodeScope;
+      let reportingEnd: string | null = null;
+      let silentEnd: string | null = null;
+      if (cut.length === 1) {
+        const only = cut[0]!;
+        scope = { type: 'link', ...only };
+        reportingEnd = reporting.has(only.a) ? only.a : only.b;
+        silentEnd = reportingEnd === only.a ? only.b : only.a;
+      } else {
+        const inPart = new Set(part);
+        const count = new Map<string, number>();
+        for (const l of cut) {
+          const x = inPart.has(l.a) ? l.a : l.b;
+          count.set(x, (count.get(x) ?? 0) + 1);
+        }
+        // The silent node nearest the reporting part: an agent that fell
+        // silent before a node without one, then most links, then by name.
+        const rank = [...count].sort(([x, cx], [y, cy]) => Number(!info.has(x)) - Number(!info.has(y)) || cy - cx || byName(x, y));
+        scope = { type: 'node', node: rank[0]![0] };
+      }
+      out.push({ scope, group, cutOff: part.sort(byName), boundary: cut, reportingEnd, silentEnd, start });
+    }
+  }
+  return out.sort((x, y) => byName(scopeKey(x.scope), scopeKey(y.scope)));
+}
+
+/** The operator's one line: what is down, and how many sites it cut off. */
+export function partitionCause(scope: LinkScope | NodeScope, group: readonly string[], silentEnd: string | null): string {
+  const n = group.length;
+  const sites = `${n} site${n === 1 ? '' : 's'} behind it ${n === 1 ? 'is' : 'are'} cut off`;
+  if (scope.type === 'link') {
+    const far = silentEnd ?? scope.b;
+    return `The link ${scope.a} ↔ ${scope.b} (or the site ${far}) is down: ${sites}`;
+  }
+  return `The site ${scope.node} (or every link into it) is down: ${sites}`;
+}
+
+export const partition: Rule = {
+  kind: 'partition',
+  async evaluate(db, ctx) {
+    const cfg = ctx.rules.partition;
+    const now = ctx.now;
+    const input = await silenceInput(db, ctx);
+    const view = silenceView(input);
+    const info = new Map(view.nodes.map((n) => [n.node, n]));
+    const open = ctx.open('partition');
+    const behindOpen = new Set(open.flatMap((o) => o.nodes));
+    const exclude = new Set([...behindOpen, ...view.withOutage]);
+
+    // The topology is read only when a group could be cut off: most ticks it is not.
+    const verdicts = partitionCandidates(view.nodes, exclude, cfg.min_nodes).length
+      ? findPartitions({
+          nodes: view.nodes,
+          exclude,
+          links: await meshLinks(db, { from: new Date(now.getTime() - cfg.topology_min * MINUTE), now }),
+          minNodes: cfg.min_nodes,
+        })
+      : [];
+    const openKeys = new Set(open.map((o) => scopeKey(o.scope)));
+    const fresh = verdicts.filter((v) => !openKeys.has(scopeKey(v.scope)));
+
+    // The group is back when any of it reports again (the link is up): from its first report after the silence.
+    // Its members were silent when the partition opened, so nothing arrived from them in the min_silence before.
+    const silenceMs = ctx.rules.agent_silent.min_silence_min * MINUTE;
+    const resumed = await firstReportsAfter(db, {
+      now,
+      nodes: open.flatMap((o) => o.nodes.map((node) => ({ node, since: new Date(o.detectedAt.getTime() - silenceMs) }))),
+    });
+    const known = view.known.length;
+    const severity = (n: number) => (known > 0 && n / known >= cfg.critical_share ? 'critical' : 'major') as 'major' | 'critical';
+    const lossy = (await notable(db, ctx)).filter((w) => isBad(w, ctx.rules));
+    const routesInto = (group: readonly string[], since: number) => {
+      const g = new Set(group);
+      return uniqueRoutes(lossy.filter((w) => g.has(w.dst) && !g.has(w.src) && w.time.getTime() >= since));
+    };
+    const lastOf = (group: readonly string[]) => Math.max(...group.map((x) => info.get(x)?.last ?? 0));
+
+    const findings: Finding[] = [];
+    for (const o of open) {
+      if (o.scope.type === 'route') continue;
+      const group = [...o.nodes];
+      const backs = group.map((x) => resumed.get(x)).filter((d): d is Date => !!d).map((d) => d.getTime());
+      const retired = group.every((x) => info.get(x)?.retiredAt != null);
+      const runs: Run[] = !backs.length && !retired
+        ? [{ start: o.startedAt, end: now, clearAt: null, severity: severity(group.length), peaks: { nodes_cut_off: group.length }, windows: [] }]
+        : [];
+      const last = lastOf(group);
+      findings.push({
+        kind: 'partition',
+        scope: o.scope,
+        runs,
+        lastDataAt: last > 0 ? new Date(last) : null,
+        ...(backs.length ? { clearSince: new Date(Math.min(...backs)) } : {}),
+        ...(retired ? { retiredAt: new Date(Math.max(...group.map((x) => info.get(x)!.retiredAt!))) } : {}),
+        routes: routesInto(group, o.startedAt.getTime() - silenceMs),
+        nodes: group,
+        links: o.scope.type === 'link' ? [link(o.scope.a, o.scope.b)] : [],
+        evidence: {},
+      });
+    }
+    for (const v of fresh) {
+      const share = known ? Math.round((v.group.length / known) * 1000) / 1000 : null;
+      findings.push({
+        kind: 'partition',
+        scope: v.scope,
+        runs: [{ start: new Date(v.start), end: now, clearAt: null, severity: severity(v.group.length), peaks: { nodes_cut_off: v.group.length }, windows: [] }],
+        lastDataAt: new Date(lastOf(v.group)),
+        routes: routesInto(v.group, v.start - silenceMs),
+        nodes: v.group,
+        links: v.scope.type === 'link' ? [link(v.scope.a, v.scope.b)] : v.boundary,
+        cause: partitionCause(v.scope, v.group, v.silentEnd),
+        evidence: {
+          group: v.group,
+          boundary: v.boundary,
+          ...(v.reportingEnd ? { reporting_end: v.reportingEnd, silent_end: v.silentEnd } : {}),
+          cut_off: v.cutOff,
+          nodes_known: known,
+          share_cut_off: share,
+          last_report_at: Object.fromEntries(v.group.map((x) => [x, new Date(info.get(x)!.last).toISOString()])),
+          thresholds: { topology_min: cfg.topology_min, min_nodes: cfg.min_nodes, critical_share: cfg.critical_share },
+        },
+      });
+    }
+    return findings;
+  },
+};
+
