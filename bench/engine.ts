@@ -6,7 +6,8 @@
 // (the first tick opens the incidents), then every 10 simulated seconds with
 // 10 s of new traffic inserted before each tick (steady state). Prints the
 // durations of whole ticks and of each rule, then times `meshmon replay` of
-// mesh16-core. Figures only; nothing is asserted. Results: docs/bench/engine.md.
+// mesh16-core and of silence/mesh22-partition (many nodes silent at once).
+// Figures only; nothing is asserted. Results: docs/bench/engine.md.
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -108,16 +109,26 @@ async function main() {
   }
 
   if (!values['no-replay']) {
-    const file = path.join(root, 'test/fixtures/scenarios/mesh16-core.ndjson.gz');
-    const start = performance.now();
-    const proc = Bun.spawn([path.join(root, 'bin/meshmon'), 'replay', file], { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, LOG_LEVEL: 'info' } });
-    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    const wall = performance.now() - start;
-    const finished = err.split('\n').filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return null; } }).find((l) => l?.msg === 'replay finished');
-    console.log(`\nreplay mesh16-core (embedded PostgreSQL, start to exit): ${(wall / 1000).toFixed(1)} s, exit ${code}, ${code === 0 ? JSON.parse(out).length : '?'} incidents`);
-    if (finished) console.log(`  ${finished.ticks} ticks, ${finished.messages} messages; ingest ${(finished.ingest_ms / 1000).toFixed(1)} s, engine ${(finished.engine_ms / 1000).toFixed(1)} s, replay loop ${(finished.total_ms / 1000).toFixed(1)} s`);
-    if (code !== 0) console.log(err.slice(-2000));
+    await timeReplay('mesh16-core', 'mesh16-core');
+    // Many nodes silent at once: a partition (the topology read while it is possible) and its children.
+    await timeReplay('mesh22-partition', 'silence/mesh22-partition');
   }
+}
+
+/** `meshmon replay` of a bundled scenario on its own embedded PostgreSQL, start to exit. */
+async function timeReplay(label: string, name: string) {
+  const file = path.join(root, `test/fixtures/scenarios/${name}.ndjson.gz`);
+  const start = performance.now();
+  const proc = Bun.spawn([path.join(root, 'bin/meshmon'), 'replay', file], { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, LOG_LEVEL: 'info' } });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const wall = performance.now() - start;
+  const finished = err.split('\n').filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return null; } }).find((l) => l?.msg === 'replay finished');
+  console.log(`\nreplay ${label} (embedded PostgreSQL, start to exit): ${(wall / 1000).toFixed(1)} s, exit ${code}, ${code === 0 ? JSON.parse(out).length : '?'} incidents`);
+  if (finished) {
+    console.log(`  ${finished.ticks} ticks, ${finished.messages} messages; ingest ${(finished.ingest_ms / 1000).toFixed(1)} s, engine ${(finished.engine_ms / 1000).toFixed(1)} s, replay loop ${(finished.total_ms / 1000).toFixed(1)} s`);
+    console.log(`  rules (ms): ${Object.entries(finished.rule_ms as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  }
+  if (code !== 0) console.log(err.slice(-2000));
 }
 
 function median(xs: number[]): number {

@@ -7,12 +7,14 @@ import { EVERY_NODE } from './rules/agent_silent.ts';
 // One root, not a storm: incidents explained by a node, link or mesh-wide
 // problem become children of it. A cause explains its effects, never the
 // reverse:
-// - route incidents: node_overload, bottleneck, rf_drop, partition (in that
-//   order of preference when several match);
+// - route incidents: node_overload, bottleneck, rf_drop, partition, a node's
+//   agent_silent (in that order of preference when several match) — a node
+//   whose router is down as well loses the probes into it, like a partition
+//   of one;
 // - a node's agent_silent: the partition it is cut off behind, else the
 //   outage ("*") it went silent with.
 
-const ROUTE_ROOTS: IncidentKind[] = ['node_overload', 'bottleneck', 'rf_drop', 'partition'];
+const ROUTE_ROOTS: IncidentKind[] = ['node_overload', 'bottleneck', 'rf_drop', 'partition', 'agent_silent'];
 const ROUTE_CHILDREN = new Set<IncidentKind>(['jitter_burst', 'loss_spike', 'route_flap']);
 /** What a partition explains on the routes into it: its echoes lost, its delays. */
 const CUT_OFF_ROUTE_KINDS = new Set<IncidentKind>(['loss_spike', 'jitter_burst']);
@@ -36,7 +38,7 @@ const order = (kinds: IncidentKind[]) => (a: Tracked, b: Tracked) =>
  * records a `reparented` event on its timeline.
  */
 export function correlate(all: Tracked[], { now }: CorrelateOptions): void {
-  const routeRoots = all.filter((t) => ROUTE_ROOTS.includes(t.kind)).sort(order(ROUTE_ROOTS));
+  const routeRoots = all.filter((t) => ROUTE_ROOTS.includes(t.kind) && !isStar(t)).sort(order(ROUTE_ROOTS));
   const partitions = all.filter((t) => t.kind === 'partition').sort(order(['partition']));
   const outages = all.filter(isStar).sort(order(['agent_silent']));
 
@@ -68,8 +70,15 @@ function explains(root: Tracked, child: Tracked, now: Date): boolean {
   const { src, dst } = child.scope;
   const s = root.scope;
   if (root.kind === 'partition') {
-    // Probes from the reporting side into the cut-off group lose their echoes.
-    return CUT_OFF_ROUTE_KINDS.has(child.kind) && root.nodes.includes(dst) && !root.nodes.includes(src);
+    // Probes from the reporting side into the cut-off group lose their echoes,
+    // and so do those whose hop list passed through it.
+    if (!CUT_OFF_ROUTE_KINDS.has(child.kind) || root.nodes.includes(src)) return false;
+    return root.nodes.includes(dst) || child.nodes.some((n) => n !== src && root.nodes.includes(n));
+  }
+  if (root.kind === 'agent_silent') {
+    // The silent node's probes into it (or through it) lost: its router is down too.
+    if (s.type !== 'node' || !CUT_OFF_ROUTE_KINDS.has(child.kind) || src === s.node) return false;
+    return dst === s.node || child.nodes.includes(s.node);
   }
   if (s.type === 'node') {
     if (root.kind !== 'node_overload') return false;
@@ -115,6 +124,7 @@ function causeFrom(root: Tracked, child: Tracked): string {
     const where = s.type === 'link' ? `the link ${s.a} ↔ ${s.b}` : s.type === 'node' ? `the site ${s.node}` : root.id;
     return `${what} because the destination is cut off behind ${where}`;
   }
+  if (root.kind === 'agent_silent' && s.type === 'node') return `${what} because ${s.node} is silent: down, or cut off`;
   if (s.type === 'node') return `${what} caused by overloaded node ${s.node} on this route`;
   if (s.type === 'link') {
     const why = root.kind === 'bottleneck' ? 'congested (bottleneck) link' : 'degraded RF link';

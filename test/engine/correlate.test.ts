@@ -81,6 +81,44 @@ describe('correlate', () => {
     expect(rf.parentId).toBeNull();
   });
 
+  test('a partition explains its group’s silences and the loss on routes into (or through) it, not routes from it', () => {
+    const p = inc('partition', link('B', 'C'), 10, { nodes: ['C', 'D'] });
+    const silentC = inc('agent_silent', node('C'), 10, { isNew: false });
+    const silentE = inc('agent_silent', node('E'), 10);
+    const into = over('loss_spike', 'ABCD', 9);
+    const through = over('jitter_burst', 'ACDF', 11);
+    const from = over('loss_spike', 'DF', 11);
+    const flap = over('route_flap', 'ABC', 11);
+    correlate([p, silentC, silentE, into, through, from, flap], { now: min(20) });
+    expect([silentC, into, through].map((c) => c.parentId)).toEqual([p.id, p.id, p.id]);
+    expect([silentE, from, flap].map((c) => c.parentId)).toEqual([null, null, null]);
+    expect(silentC.events.map((e) => e.event)).toEqual(['reparented']);
+    expect(into.cause).toContain('cut off behind the link B ↔ C');
+  });
+
+  test('a single silent node explains the loss on routes into it (its router is down too)', () => {
+    const silent = inc('agent_silent', node('C'), 10, { evidence: { silence_threshold_s: 300 } });
+    const into = over('loss_spike', 'ABC', 9, { isNew: false });
+    const from = over('loss_spike', 'CBA', 10);
+    correlate([silent, into, from], { now: min(20) });
+    expect(into.parentId).toBe(silent.id);
+    expect(into.cause).toContain('C is silent');
+    expect(from.parentId).toBeNull();
+  });
+
+  test('the outage ("*") adopts the silences that began within a threshold of it and were noticed before the mesh came back', () => {
+    const star = inc('agent_silent', node('*'), 20, { detected: 25, state: { status: 'clearing', clearSince: min(40) } });
+    const early = inc('agent_silent', node('A'), 20.5, { detected: 25, isNew: false, evidence: { silence_threshold_s: 300 } });
+    const before = inc('agent_silent', node('B'), 10, { detected: 15, evidence: { silence_threshold_s: 300 } });
+    const away = inc('agent_silent', node('C'), 20.2, { detected: 45, evidence: { silence_threshold_s: 300 } });
+    correlate([star, early, before, away], { now: min(46) });
+    expect(early.parentId).toBe(star.id);
+    expect(early.cause).toContain('every other agent');
+    expect(before.parentId).toBeNull();
+    expect(away.parentId).toBeNull();
+    expect(star.parentId).toBeNull();
+  });
+
   test('a root closed long before the child started explains nothing', () => {
     const root = inc('bottleneck', link('A', 'B'), 10, { state: { status: 'closed', endedAt: min(20), closedBy: 'clear' } });
     const late = over('jitter_burst', 'ABC', 40);

@@ -1,8 +1,9 @@
 import { scopeKey, type LinkScope, type NodeScope } from '../../incidents/incident.schema.ts';
 import { link, uniqueLinks, uniqueRoutes, type Link } from '../../incidents/keys.ts';
-import { MINUTE, type Finding, type Rule, type Run } from '../rule.ts';
-import { firstReportsAfter, meshLinks } from '../signals.repository.ts';
-import { silenceInput, silenceView, type NodeSilence } from './agent_silent.ts';
+import { MINUTE, type Finding, type OpenIncident, type Rule, type Run } from '../rule.ts';
+import type { RulesConfig } from '../rules.config.ts';
+import { firstReportsAfter, meshLinks, type RouteWindow } from '../signals.repository.ts';
+import { silenceInput, silenceView, type NodeSilence, type SilenceView } from './agent_silent.ts';
 import { isBad, notable } from './common.ts';
 
 // Many nodes silent at once, behind one link (spec/rules.md, "Many nodes
@@ -45,9 +46,17 @@ export function reportingAfter(cluster: readonly NodeSilence[], nodes: readonly 
   return new Set(nodes.filter((n) => n.retiredAt === null && !n.silent && n.last > lastOfCluster + margin).map((n) => n.node));
 }
 
-/** Clusters big enough to be a partition while others report: the cheap test before the topology is read. */
-export function partitionCandidates(nodes: readonly NodeSilence[], exclude: ReadonlySet<string>, minNodes: number): NodeSilence[][] {
-  return silentClusters(nodes, exclude).filter((c) => c.length >= minNodes && reportingAfter(c, nodes).size > 0);
+/**
+ * Clusters big enough to be a partition while others report: the cheap test
+ * before the topology is read. Only a cluster that fell silent after `since`
+ * (the start of the topology's span) counts: a group is decided within
+ * minutes of falling silent, and one silent for longer than the topology
+ * remembers is left to its nodes' own incidents rather than re-examined every tick.
+ */
+export function partitionCandidates(nodes: readonly NodeSilence[], exclude: ReadonlySet<string>, minNodes: number, since = -Infinity): NodeSilence[][] {
+  return silentClusters(nodes, exclude).filter(
+    (c) => c.length >= minNodes && Math.max(...c.map((n) => n.last)) > since && reportingAfter(c, nodes).size > 0,
+  );
 }
 
 export interface PartitionInput {
@@ -58,6 +67,8 @@ export interface PartitionInput {
   /** The topology: links seen over the last hour (any order, duplicates allowed). */
   links: readonly Link[];
   minNodes: number;
+  /** Only groups whose last report came after this (ms): see partitionCandidates. */
+  since?: number;
 }
 
 export interface PartitionVerdict {
@@ -87,7 +98,7 @@ export interface PartitionVerdict {
  * that is neither silent nor reporting yet (it may be about to fall silent
  * with the rest) is decided at a later tick, once it is one or the other.
  */
-export function findPartitions({ nodes, exclude, links, minNodes }: PartitionInput): PartitionVerdict[] {
+export function findPartitions({ nodes, exclude, links, minNodes, since }: PartitionInput): PartitionVerdict[] {
   const info = new Map(nodes.map((n) => [n.node, n]));
   const adj = new Map<string, Set<string>>();
   for (const l of links) {
@@ -98,7 +109,7 @@ export function findPartitions({ nodes, exclude, links, minNodes }: PartitionInp
     adj.get(l.b)!.add(l.a);
   }
   const out: PartitionVerdict[] = [];
-  for (const cluster of partitionCandidates(nodes, exclude, minNodes)) {
+  for (const cluster of partitionCandidates(nodes, exclude, minNodes, since)) {
     const reporting = reportingAfter(cluster, nodes);
     const members = new Set(cluster.map((n) => n.node));
     const seen = new Set<string>();
@@ -163,93 +174,120 @@ export function partitionCause(scope: LinkScope | NodeScope, group: readonly str
   return `The site ${scope.node} (or every link into it) is down: ${sites}`;
 }
 
+/** The start of the topology's span: links seen since then; groups silent since then. */
+export const topologySince = (now: Date, rules: RulesConfig) => now.getTime() - rules.partition.topology_min * MINUTE;
+
+/** Silent nodes that cannot start a new group: behind an open partition already, or standing in an outage ("*"). */
+export function partitionExclusions(view: SilenceView, open: readonly OpenIncident[]): Set<string> {
+  return new Set([...open.flatMap((o) => o.nodes), ...view.withOutage]);
+}
+
+export interface PartitionStepInput {
+  now: Date;
+  view: SilenceView;
+  /** Open partition incidents. */
+  open: readonly OpenIncident[];
+  /** The links seen over the last topology_min; null when not read (no group could be cut off). */
+  links: readonly Link[] | null;
+  /** Per node behind an open partition: its first report after it fell silent (null: none yet). */
+  resumed: ReadonlyMap<string, Date | null>;
+  /** Bad windows of the routes' lookback: the routes into a group are listed in its impact. */
+  bad: readonly RouteWindow[];
+  rules: RulesConfig;
+}
+
+/**
+ * The partition rule at `now`, pure: new partitions from findPartitions (a
+ * group already behind an open one is not decided again, so the scope found
+ * first stays), and the open ones, which hold while their whole group is
+ * silent and clear from the first report of any of it (the link is back).
+ * Like agent_silent, a partition whose nodes are all retired closes "retired".
+ */
+export function partitionFindings({ now, view, open, links, resumed, bad, rules }: PartitionStepInput): Finding[] {
+  const cfg = rules.partition;
+  const info = new Map(view.nodes.map((n) => [n.node, n]));
+  const exclude = partitionExclusions(view, open);
+  const openKeys = new Set(open.map((o) => scopeKey(o.scope)));
+  const fresh = links
+    ? findPartitions({ nodes: view.nodes, exclude, links, minNodes: cfg.min_nodes, since: topologySince(now, rules) }).filter((v) => !openKeys.has(scopeKey(v.scope)))
+    : [];
+  const silenceMs = rules.agent_silent.min_silence_min * MINUTE;
+  const known = view.known.length;
+  const severity = (n: number) => (known > 0 && n / known >= cfg.critical_share ? 'critical' : 'major') as 'major' | 'critical';
+  // Probes from the reporting side into the group, or through it.
+  const routesInto = (group: readonly string[], since: number) => {
+    const g = new Set(group);
+    return uniqueRoutes(bad.filter((w) => !g.has(w.src) && w.time.getTime() >= since && (g.has(w.dst) || w.route.some((n) => g.has(n)))));
+  };
+  const lastOf = (group: readonly string[]) => Math.max(...group.map((x) => info.get(x)?.last ?? 0));
+
+  const findings: Finding[] = [];
+  for (const o of open) {
+    if (o.scope.type === 'route') continue;
+    const group = [...o.nodes];
+    const backs = group.map((x) => resumed.get(x)).filter((d): d is Date => !!d).map((d) => d.getTime());
+    const retired = group.length > 0 && group.every((x) => info.get(x)?.retiredAt != null);
+    const runs: Run[] = !backs.length && !retired
+      ? [{ start: o.startedAt, end: now, clearAt: null, severity: severity(group.length), peaks: { nodes_cut_off: group.length }, windows: [] }]
+      : [];
+    const last = lastOf(group);
+    findings.push({
+      kind: 'partition',
+      scope: o.scope,
+      runs,
+      lastDataAt: last > 0 ? new Date(last) : null,
+      ...(backs.length ? { clearSince: new Date(Math.min(...backs)) } : {}),
+      ...(retired ? { retiredAt: new Date(Math.max(...group.map((x) => info.get(x)!.retiredAt!))) } : {}),
+      routes: routesInto(group, o.startedAt.getTime() - silenceMs),
+      nodes: group,
+      links: o.scope.type === 'link' ? [link(o.scope.a, o.scope.b)] : [],
+      evidence: {},
+    });
+  }
+  for (const v of fresh) {
+    const share = known ? Math.round((v.group.length / known) * 1000) / 1000 : null;
+    findings.push({
+      kind: 'partition',
+      scope: v.scope,
+      runs: [{ start: new Date(v.start), end: now, clearAt: null, severity: severity(v.group.length), peaks: { nodes_cut_off: v.group.length }, windows: [] }],
+      lastDataAt: new Date(lastOf(v.group)),
+      routes: routesInto(v.group, v.start - silenceMs),
+      nodes: v.group,
+      links: v.scope.type === 'link' ? [link(v.scope.a, v.scope.b)] : v.boundary,
+      cause: partitionCause(v.scope, v.group, v.silentEnd),
+      evidence: {
+        group: v.group,
+        boundary: v.boundary,
+        ...(v.reportingEnd ? { reporting_end: v.reportingEnd, silent_end: v.silentEnd } : {}),
+        cut_off: v.cutOff,
+        nodes_known: known,
+        share_cut_off: share,
+        last_report_at: Object.fromEntries(v.group.map((x) => [x, new Date(info.get(x)!.last).toISOString()])),
+        thresholds: { topology_min: cfg.topology_min, min_nodes: cfg.min_nodes, critical_share: cfg.critical_share },
+      },
+    });
+  }
+  return findings;
+}
+
 export const partition: Rule = {
   kind: 'partition',
   async evaluate(db, ctx) {
-    const cfg = ctx.rules.partition;
-    const now = ctx.now;
-    const input = await silenceInput(db, ctx);
-    const view = silenceView(input);
-    const info = new Map(view.nodes.map((n) => [n.node, n]));
+    const { now, rules } = ctx;
+    const view = silenceView(await silenceInput(db, ctx));
     const open = ctx.open('partition');
-    const behindOpen = new Set(open.flatMap((o) => o.nodes));
-    const exclude = new Set([...behindOpen, ...view.withOutage]);
-
     // The topology is read only when a group could be cut off: most ticks it is not.
-    const verdicts = partitionCandidates(view.nodes, exclude, cfg.min_nodes).length
-      ? findPartitions({
-          nodes: view.nodes,
-          exclude,
-          links: await meshLinks(db, { from: new Date(now.getTime() - cfg.topology_min * MINUTE), now }),
-          minNodes: cfg.min_nodes,
-        })
-      : [];
-    const openKeys = new Set(open.map((o) => scopeKey(o.scope)));
-    const fresh = verdicts.filter((v) => !openKeys.has(scopeKey(v.scope)));
-
-    // The group is back when any of it reports again (the link is up): from its first report after the silence.
-    // Its members were silent when the partition opened, so nothing arrived from them in the min_silence before.
-    const silenceMs = ctx.rules.agent_silent.min_silence_min * MINUTE;
+    const since = topologySince(now, rules);
+    const candidates = partitionCandidates(view.nodes, partitionExclusions(view, open), rules.partition.min_nodes, since);
+    const links = candidates.length ? await meshLinks(db, { from: new Date(since), now }) : null;
+    // Members of an open partition were all silent when it opened: nothing
+    // arrived from them in the min_silence before, so a report after that is a return.
+    const silenceMs = rules.agent_silent.min_silence_min * MINUTE;
     const resumed = await firstReportsAfter(db, {
       now,
       nodes: open.flatMap((o) => o.nodes.map((node) => ({ node, since: new Date(o.detectedAt.getTime() - silenceMs) }))),
     });
-    const known = view.known.length;
-    const severity = (n: number) => (known > 0 && n / known >= cfg.critical_share ? 'critical' : 'major') as 'major' | 'critical';
-    const lossy = (await notable(db, ctx)).filter((w) => isBad(w, ctx.rules));
-    const routesInto = (group: readonly string[], since: number) => {
-      const g = new Set(group);
-      return uniqueRoutes(lossy.filter((w) => g.has(w.dst) && !g.has(w.src) && w.time.getTime() >= since));
-    };
-    const lastOf = (group: readonly string[]) => Math.max(...group.map((x) => info.get(x)?.last ?? 0));
-
-    const findings: Finding[] = [];
-    for (const o of open) {
-      if (o.scope.type === 'route') continue;
-      const group = [...o.nodes];
-      const backs = group.map((x) => resumed.get(x)).filter((d): d is Date => !!d).map((d) => d.getTime());
-      const retired = group.every((x) => info.get(x)?.retiredAt != null);
-      const runs: Run[] = !backs.length && !retired
-        ? [{ start: o.startedAt, end: now, clearAt: null, severity: severity(group.length), peaks: { nodes_cut_off: group.length }, windows: [] }]
-        : [];
-      const last = lastOf(group);
-      findings.push({
-        kind: 'partition',
-        scope: o.scope,
-        runs,
-        lastDataAt: last > 0 ? new Date(last) : null,
-        ...(backs.length ? { clearSince: new Date(Math.min(...backs)) } : {}),
-        ...(retired ? { retiredAt: new Date(Math.max(...group.map((x) => info.get(x)!.retiredAt!))) } : {}),
-        routes: routesInto(group, o.startedAt.getTime() - silenceMs),
-        nodes: group,
-        links: o.scope.type === 'link' ? [link(o.scope.a, o.scope.b)] : [],
-        evidence: {},
-      });
-    }
-    for (const v of fresh) {
-      const share = known ? Math.round((v.group.length / known) * 1000) / 1000 : null;
-      findings.push({
-        kind: 'partition',
-        scope: v.scope,
-        runs: [{ start: new Date(v.start), end: now, clearAt: null, severity: severity(v.group.length), peaks: { nodes_cut_off: v.group.length }, windows: [] }],
-        lastDataAt: new Date(lastOf(v.group)),
-        routes: routesInto(v.group, v.start - silenceMs),
-        nodes: v.group,
-        links: v.scope.type === 'link' ? [link(v.scope.a, v.scope.b)] : v.boundary,
-        cause: partitionCause(v.scope, v.group, v.silentEnd),
-        evidence: {
-          group: v.group,
-          boundary: v.boundary,
-          ...(v.reportingEnd ? { reporting_end: v.reportingEnd, silent_end: v.silentEnd } : {}),
-          cut_off: v.cutOff,
-          nodes_known: known,
-          share_cut_off: share,
-          last_report_at: Object.fromEntries(v.group.map((x) => [x, new Date(info.get(x)!.last).toISOString()])),
-          thresholds: { topology_min: cfg.topology_min, min_nodes: cfg.min_nodes, critical_share: cfg.critical_share },
-        },
-      });
-    }
-    return findings;
+    const bad = (await notable(db, ctx)).filter((w) => isBad(w, rules));
+    return partitionFindings({ now, view, open, links, resumed, bad, rules });
   },
 };
-
