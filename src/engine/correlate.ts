@@ -16,8 +16,6 @@ import { EVERY_NODE } from './rules/agent_silent.ts';
 
 const ROUTE_ROOTS: IncidentKind[] = ['node_overload', 'bottleneck', 'rf_drop', 'partition', 'agent_silent'];
 const ROUTE_CHILDREN = new Set<IncidentKind>(['jitter_burst', 'loss_spike', 'route_flap']);
-/** What a partition explains on the routes into it: its echoes lost, its delays. */
-const CUT_OFF_ROUTE_KINDS = new Set<IncidentKind>(['loss_spike', 'jitter_burst']);
 
 /** Roots may start a little after their children (they need more evidence) or before. */
 const PERIOD_SLACK_MS = 5 * MINUTE;
@@ -70,14 +68,14 @@ function explains(root: Tracked, child: Tracked, now: Date): boolean {
   const { src, dst } = child.scope;
   const s = root.scope;
   if (root.kind === 'partition') {
-    // Probes from the reporting side into the cut-off group lose their echoes,
-    // and so do those whose hop list passed through it.
-    if (!CUT_OFF_ROUTE_KINDS.has(child.kind) || root.nodes.includes(src)) return false;
+    // Probes from the reporting side into the cut-off group lose their echoes
+    // (and the paths to it change), and so do those whose hop list passed through it.
+    if (root.nodes.includes(src)) return false;
     return root.nodes.includes(dst) || child.nodes.some((n) => n !== src && root.nodes.includes(n));
   }
   if (root.kind === 'agent_silent') {
     // The silent node's probes into it (or through it) lost: its router is down too.
-    if (s.type !== 'node' || !CUT_OFF_ROUTE_KINDS.has(child.kind) || src === s.node) return false;
+    if (s.type !== 'node' || src === s.node) return false;
     return dst === s.node || child.nodes.includes(s.node);
   }
   if (s.type === 'node') {

@@ -92,7 +92,8 @@ export interface WorstHop {
 
 /**
  * The worst hop of each listed window: highest ETX, ties to the lowest
- * min(LQ, NLQ). Windows without hop rows are missing from the answer. Each
+ * min(LQ, NLQ). Windows without hop rows, or whose hops carry no measure at
+ * all (nothing to rank them by), are missing from the answer. Each
  * window is one exact-time probe of the time index (a handful of rows share
  * an instant): a join would let the planner hash the whole hop table, which
  * it does on a young database that has no statistics yet.
@@ -104,7 +105,7 @@ export async function worstHops(db: Executor, windows: Array<{ src: string; dst:
     FROM unnest(${windows.map((w) => w.src)}::text[], ${windows.map((w) => w.dst)}::text[], ${windows.map((w) => w.time.toISOString())}::timestamptz[]) AS w(src, dst, t)
     CROSS JOIN LATERAL (
       SELECT from_node, to_node, etx, LEAST(lq, nlq) AS min_lq FROM hop_quality
-      WHERE time = w.t AND src = w.src AND dst = w.dst
+      WHERE time = w.t AND src = w.src AND dst = w.dst AND (etx IS NOT NULL OR lq IS NOT NULL OR nlq IS NOT NULL)
       ORDER BY etx DESC NULLS LAST, LEAST(lq, nlq) ASC NULLS LAST, hop_index
       LIMIT 1
     ) h`.execute(db);

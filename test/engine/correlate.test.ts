@@ -81,7 +81,7 @@ describe('correlate', () => {
     expect(rf.parentId).toBeNull();
   });
 
-  test('a partition explains its group’s silences and the loss on routes into (or through) it, not routes from it', () => {
+  test('a partition explains its group’s silences and the route incidents into (or through) it, not routes from it', () => {
     const p = inc('partition', link('B', 'C'), 10, { nodes: ['C', 'D'] });
     const silentC = inc('agent_silent', node('C'), 10, { isNew: false });
     const silentE = inc('agent_silent', node('E'), 10);
@@ -90,8 +90,8 @@ describe('correlate', () => {
     const from = over('loss_spike', 'DF', 11);
     const flap = over('route_flap', 'ABC', 11);
     correlate([p, silentC, silentE, into, through, from, flap], { now: min(20) });
-    expect([silentC, into, through].map((c) => c.parentId)).toEqual([p.id, p.id, p.id]);
-    expect([silentE, from, flap].map((c) => c.parentId)).toEqual([null, null, null]);
+    expect([silentC, into, through, flap].map((c) => c.parentId)).toEqual([p.id, p.id, p.id, p.id]);
+    expect([silentE, from].map((c) => c.parentId)).toEqual([null, null]);
     expect(silentC.events.map((e) => e.event)).toEqual(['reparented']);
     expect(into.cause).toContain('cut off behind the link B ↔ C');
   });

@@ -1,7 +1,8 @@
 // Meshes of the "many nodes silent at once" family that are not in
 // shared/scenarios: made by test/engine/support/silence-mesh.ts (other
 // sizes, seeds, fault orders, a site on several links, a gateway whose name
-// holds "--"), replayed like a recording and judged like one.
+// holds "--", the field agents' network_status), replayed like a recording
+// and judged like one.
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -27,6 +28,16 @@ const MESHES: Record<string, MeshSpec> = {
       { kind: 'silent', atMin: 70, minutes: 17 },
       { kind: 'partition', atMin: 110, minutes: 20, site: 1 },
       { kind: 'outage', atMin: 160, minutes: 14 },
+    ],
+  },
+  // the upstream agent's network_status; a lost probe still shows its hops with ordinary-looking values
+  'mesh14-field-stale-hops': {
+    seed: 54, core: 10, extraLinks: 4, minutes: 150, style: 'field', lostHops: 'stale',
+    sites: [{ size: 3, uplinks: 1 }, { size: 2, uplinks: 2, dashedName: true }],
+    faults: [
+      { kind: 'partition', atMin: 20, minutes: 20, site: 1 },
+      { kind: 'partition', atMin: 70, minutes: 15, site: 0 },
+      { kind: 'silent', atMin: 110, minutes: 15 },
     ],
   },
   // an outage first, then one node behind a link (its own silence), then a site on two links

@@ -117,8 +117,11 @@ export const bottleneck: Rule = {
     const from = new Date(ctx.now.getTime() - bottleneckLookbackMs(ctx.rules));
     const thresholds = { jitterMs: ctx.rules.jitter_burst.jitter_ms, lossPct: ctx.rules.loss_spike.loss_pct };
     const bad = (await notable(db, ctx)).filter((w) => w.time > from && w.time <= to && isBad(w, ctx.rules));
-    // Windows an overloaded node explains need no hop lookup.
-    const free = bad.filter((w) => !overloadedCarrier(w, view.busy));
+    // Windows an overloaded node explains need no hop lookup. Nor do windows
+    // in which nothing came back: a congested link drops some packets, a dead
+    // route (a node or a link down, the silence rules' business) drops all —
+    // such a window is neither bad nor clear for a bottleneck.
+    const free = bad.filter((w) => !overloadedCarrier(w, view.busy) && !unanswered(w));
     const worst = new Map((await worstHops(db, free)).map((h) => [`${h.src}>${h.dst}@${h.time.getTime()}`, h]));
     const withHops: WorstHopWindow[] = free.map((w) => {
       const h = worst.get(`${w.src}>${w.dst}@${w.time.getTime()}`);
@@ -177,5 +180,8 @@ export const bottleneck: Rule = {
     return findings;
   },
 };
+
+/** A window in which no probe was answered. */
+export const unanswered = (w: RouteWindow) => w.loss_pct !== null && w.loss_pct >= 100;
 
 const maxDate = (a: Date | null, b: Date | null) => (!a ? b : !b ? a : a > b ? a : b);

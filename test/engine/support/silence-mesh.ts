@@ -38,6 +38,15 @@ export interface MeshSpec {
   minutes: number;
   faults: MeshFault[];
   t0?: string;
+  /** `core`: path_result + hop_result (default); `field`: the upstream agent's network_status, sent 15 s after its probes. */
+  style?: 'core' | 'field';
+  /**
+   * What a probe that lost every echo says about its hops: `none` (no hop
+   * results, an empty field path; core's default, as the shared recordings),
+   * `unmeasured` (the hops without LQ/ETX; field's default) or `stale` (the
+   * hops with ordinary-looking values, as a routing table might still show).
+   */
+  lostHops?: 'none' | 'unmeasured' | 'stale';
 }
 
 export interface MeshRecording {
@@ -171,11 +180,38 @@ export function meshRecording(spec: MeshSpec): MeshRecording {
       targets.push(peer);
       if (!sends(src, t)) continue;
       const cut = cutOff(t);
+      const lostHops = spec.lostHops ?? (spec.style === 'field' ? 'unmeasured' : 'none');
+      const hop = () => ({ lq: r3(0.88 + rnd() * 0.11), nlq: r3(0.88 + rnd() * 0.11), etx: r3(1.03 + rnd() * 0.2) });
+      if (spec.style === 'field') {
+        const probes = targets.map((dst) => {
+          const route = path(src, dst);
+          const lost = route.some((n) => cut.has(n));
+          return {
+            dst_node: dst, timestamp: iso(t), routing_daemon: 'olsr',
+            rtt_ms_avg: lost ? null : r1(4 + 4 * route.length + rnd() * 6),
+            jitter_ms: lost ? null : r1(1 + rnd() * 8),
+            loss_pct: lost ? 100 : r3(rnd() < 0.6 ? 0 : rnd() * 0.5),
+            hop_count: route.length - 1,
+            path: lost && lostHops === 'none'
+              ? []
+              : route.slice(1).map((node) => (lost && lostHops === 'unmeasured'
+                ? { node, link_type: 'RF', lq: null, nlq: null, etx: null }
+                : { node, interface: 'wlan0', link_type: 'RF', ...hop() })),
+          };
+        });
+        messages.push({ schema: 'meshmon.v1', type: 'network_status', node: src, sent_at: iso(t + 15_000), routing_daemon: 'olsr', probe_count: probes.length, probes });
+        continue;
+      }
       for (const dst of targets) {
         const route = path(src, dst);
         const sent_at = iso(t);
         if (route.some((n) => cut.has(n))) {
           messages.push({ schema: 'meshmon.v1', type: 'path_result', src, dst, sent_at, window_s: 5, route, metrics: { rtt_ms_avg: null, jitter_ms_rfc3550: null, loss_pct: 100 } });
+          if (lostHops !== 'none') {
+            for (let h = 1; h < route.length; h++) {
+              messages.push({ schema: 'meshmon.v1', type: 'hop_result', src, dst, sent_at, hop_index: h, hop: { from: route[h - 1], to: route[h] }, l2: lostHops === 'stale' ? hop() : {} });
+            }
+          }
           continue;
         }
         messages.push({
@@ -185,7 +221,7 @@ export function meshRecording(spec: MeshSpec): MeshRecording {
         for (let h = 1; h < route.length; h++) {
           messages.push({
             schema: 'meshmon.v1', type: 'hop_result', src, dst, sent_at, hop_index: h,
-            hop: { from: route[h - 1], to: route[h] }, l2: { lq: r3(0.88 + rnd() * 0.11), nlq: r3(0.88 + rnd() * 0.11), etx: r3(1.03 + rnd() * 0.2) },
+            hop: { from: route[h - 1], to: route[h] }, l2: hop(),
           });
         }
       }
