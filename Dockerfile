@@ -32,7 +32,7 @@ RUN mkdir -p /app/data && chown bun:bun /app/data \
  && ln -s /app/bin/meshmon /usr/local/bin/meshmon
 USER bun
 EXPOSE 8080
-# The slim image has no curl: Bun's fetch does the probe. 503 (database down) counts as unhealthy.
+# The slim image has no curl: Bun's fetch does the probe. 503 (database down or unable to write, engine failing) counts as unhealthy.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["bun", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The collector drains requests, stops jobs and closes the pool on SIGTERM.

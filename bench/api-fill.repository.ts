@@ -38,6 +38,21 @@ export async function fillProbes(db: Database, routes: Array<{ src: string; dst:
   }
 }
 
+/**
+ * Hop samples of every route's hop list every 40 s over [from, to), as
+ * hop_result messages store them: what GET /topology folds into links.
+ */
+export async function fillHops(db: Database, routes: Array<{ src: string; dst: string; hops: string[] }>, from: Date, to: Date): Promise<void> {
+  await sql`
+    INSERT INTO hop_quality (time, src, dst, hop_index, from_node, to_node, lq, nlq, etx, link_type, sent_at, received_at)
+    SELECT t, r.src, r.dst, i - 1, h[i - 1], h[i], 0.7 + random() * 0.3, 0.7 + random() * 0.3, 1 + random(), 'RF', t, t + interval '1 second'
+    FROM generate_series(${from}::timestamptz, ${to}::timestamptz - interval '1 millisecond', interval '40 seconds') AS t
+    CROSS JOIN unnest(${routes.map((r) => r.src)}::text[], ${routes.map((r) => r.dst)}::text[], ${routes.map((r) => r.hops.join(','))}::text[]) AS r(src, dst, hops)
+    CROSS JOIN LATERAL (SELECT string_to_array(r.hops, ',') AS h) x
+    CROSS JOIN LATERAL generate_series(2, cardinality(x.h)) AS i
+    ORDER BY t`.execute(db);
+}
+
 export async function insertNodeRows(db: Database, names: string[], now: Date): Promise<void> {
   await db
     .insertInto('nodes')

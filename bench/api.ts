@@ -25,7 +25,7 @@ import { scopeKey, type IncidentKind, type Scope, type Severity } from '../src/i
 import { link, linksOf, route, routeKey, sameLink, type Route } from '../src/incidents/keys.ts';
 import { createScratchDatabase } from '../test/support/admin.ts';
 import { spawnCollector } from '../test/support/collector-process.ts';
-import { analyze, fillProbes, insertEventRows, insertIncidentRows, insertNodeRows, rowCounts, saveEngineRun } from './api-fill.repository.ts';
+import { analyze, fillHops, fillProbes, insertEventRows, insertIncidentRows, insertNodeRows, rowCounts, saveEngineRun } from './api-fill.repository.ts';
 import { cpuDescription, processCpuSeconds, processesCpuSeconds } from './machine.ts';
 
 const { values } = parseArgs({
@@ -363,6 +363,7 @@ async function main() {
 
     const f0 = performance.now();
     await fillProbes(db, probed, new Date(now.getTime() - PROBE_HOURS * HOUR), now);
+    await fillHops(db, probed, new Date(now.getTime() - HOUR), now);
     const { rows, events } = makeIncidents(mesh, probed, now, INCIDENTS);
     // Parents before children: parent_id references them.
     await insertIncidentRows(db, [...rows.filter((r) => !r.parent_id), ...rows.filter((r) => r.parent_id)]);
@@ -399,6 +400,7 @@ async function main() {
       { name: 'GET /issues?status=all&limit=500', url: () => '/issues?status=all&limit=500' },
       { name: 'GET /issues/by-object?node=N', url: (i) => `/issues/by-object?node=${mesh.names[i % mesh.names.length]}` },
       { name: 'GET /registry (250 nodes)', url: () => '/registry' },
+      { name: 'GET /topology (250 nodes, an hour of hops)', url: () => '/topology' },
       { name: 'GET /issues, If-None-Match: unchanged → 304', url: () => '/issues', headers: { 'If-None-Match': listTag }, status: 304 },
     ];
     const f = (x: number) => x.toFixed(1);

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { IncidentListCache } from './api/list-cache.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
+import type { EmbeddedStatus } from './db/embedded.ts';
 import type { DatabaseInfo } from './db/mode.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
@@ -29,6 +30,8 @@ export interface AppDeps {
   embedded: boolean;
   /** The pg pool behind `db`, when there is one (not with PGlite), for pool metrics. */
   pool?: pg.Pool;
+  /** The embedded server's state, when the collector runs one: /healthz says why it is down. */
+  embeddedServer?: () => EmbeddedStatus;
 }
 
 export type AppEnv = { Variables: { requestId: string } };

@@ -1,13 +1,18 @@
 import { Hono } from 'hono';
 import type { AppDeps, AppEnv } from './app-deps.ts';
-import { isDatabaseUnavailable } from './db/database.ts';
+import { unavailableReason } from './db/database.ts';
 import { HttpProblem, problemResponse, problems } from './http/problem.ts';
 import { requestContext } from './http/request-log.ts';
+import { bodyLimit, closeAfterHugeBody } from './http/body-limit.ts';
+import { recordUnknownPath } from './http/unknown-paths.ts';
 import { bearerAuth, corsMiddleware } from './http/auth.ts';
 import { healthRoutes } from './health/health.routes.ts';
 import { ingestRoutes } from './ingest/ingest.routes.ts';
 import { apiRoutes } from './api/api.routes.ts';
 import { metricsRoutes } from './ops/metrics.routes.ts';
+import { operatorRoutes } from './operator/operator.routes.ts';
+import { maintenanceRoutes } from './maintenance/maintenance.routes.ts';
+import { topologyRoutes } from './topology/topology.routes.ts';
 
 export type { AppDeps, AppEnv } from './app-deps.ts';
 
@@ -15,21 +20,45 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.use('*', requestContext(deps));
+  app.use('*', closeAfterHugeBody());
   app.use('*', corsMiddleware(deps.config));
   app.use('*', bearerAuth(deps.config));
+  // Every route but /ingest, which reads its body with its own limit (and counts what it refuses).
+  const limitBody = bodyLimit(deps.config.MAX_BODY_BYTES);
+  app.use('*', (c, next) => (c.req.path === '/ingest' ? next() : limitBody(c, next)));
+  // A committed write clears a database trouble noted by an earlier failure (see /healthz).
+  app.use('*', async (c, next) => {
+    await next();
+    if (c.req.method === 'POST' && c.res.status < 300 && deps.status.databaseTrouble()) deps.status.databaseRecovered();
+  });
 
   app.route('/', healthRoutes(deps));
   app.route('/', ingestRoutes(deps));
   app.route('/', metricsRoutes(deps));
   app.route('/', apiRoutes(deps));
+  app.route('/', operatorRoutes(deps));
+  app.route('/', maintenanceRoutes(deps));
+  app.route('/', topologyRoutes(deps));
 
-  app.notFound((c) => problemResponse(c, problems.notFound(`no route for ${c.req.method} ${c.req.path}`)));
+  app.notFound((c) => {
+    recordUnknownPath(deps.metrics, c.req.method, c.req.path, deps.now());
+    return problemResponse(c, problems.notFound(`no route for ${c.req.method} ${c.req.path}`));
+  });
 
   app.onError((err, c) => {
     if (err instanceof HttpProblem) return problemResponse(c, err);
-    if (isDatabaseUnavailable(err)) {
-      deps.log.warn('database unavailable', { request_id: c.get('requestId'), err: (err as Error).message });
-      return problemResponse(c, problems.unavailable());
+    const unavailable = unavailableReason(err);
+    if (unavailable) {
+      deps.log.warn('database unavailable', { request_id: c.get('requestId'), err: (err as Error).message, code: (err as { code?: unknown }).code });
+      deps.status.databaseFailed(unavailable, deps.now());
+      return problemResponse(c, problems.unavailable(`${unavailable}; retry later`));
+    }
+    // A character PostgreSQL cannot store (a NUL) that a schema let through: the client's input, not a
+    // server fault. Every field is meant to be checked before the database sees it; this is the net.
+    const code = (err as { code?: unknown }).code;
+    if (code === '22021' || code === '22P05') {
+      deps.log.warn('input the database cannot store reached it (a schema should refuse it)', { request_id: c.get('requestId'), path: c.req.path, code });
+      return problemResponse(c, problems.badRequest('the request holds a character the database cannot store (NUL or an invalid byte sequence)'));
     }
     // Hono's own HTTPException (e.g. from middleware) keeps its status.
     const status = (err as { status?: unknown }).status;

@@ -19,6 +19,12 @@ function parsesAsUrl(v: string): boolean {
   }
 }
 
+const httpUrl = z
+  .string()
+  .trim()
+  .regex(/^https?:\/\//, 'must be an http:// or https:// URL')
+  .refine(parsesAsUrl, 'is not a valid URL');
+
 const Env = z.object({
   DATABASE_URL: z
     .string()
@@ -61,6 +67,19 @@ const Env = z.object({
   /** Keep /issues answers between two incident changes (NOTIFY-invalidated); false: every request reads. */
   API_CACHE: bool.default(true),
   INGEST_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Bearer token of the write API (acknowledge, notes, maintenance windows); unset: writes answer 403. */
+  OPERATOR_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Where people reach the collector (its panel pages); links in notifications are built on it. */
+  PUBLIC_URL: httpUrl.transform((u) => u.replace(/\/+$/, '')).optional(),
+
+  /** Alertmanager's base URL; unset: no notifications are pushed. */
+  ALERTMANAGER_URL: httpUrl.transform((u) => u.replace(/\/+$/, '')).optional(),
+  /** Seconds between two runs of the Alertmanager job (new, changed and closed incidents go out at the next run). */
+  ALERTMANAGER_INTERVAL: z.coerce.number().int().min(1).max(3600).default(10),
+  /** Seconds between two sends of a still-firing alert; its endsAt lies 4 of these ahead. */
+  ALERTMANAGER_RESEND: z.coerce.number().int().min(5).max(3600).default(60),
+  /** Seconds one POST to Alertmanager may take before it counts as failed. */
+  ALERTMANAGER_TIMEOUT: z.coerce.number().positive().max(60).default(5),
 
   /** Seconds without a message after which /registry calls a node silent. */
   REGISTRY_SILENT_AFTER: positiveInt.default(900),

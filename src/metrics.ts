@@ -1,13 +1,27 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
+ * prom-client's gauges named `_total`, which Prometheus reserves for counters
+ * (`promtool check metrics` rejects them); each is the sum of the labelled
+ * gauge of the same name without the suffix, which stays.
+ */
+const NON_COUNTER_TOTALS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/**
  * One registry per app instance (never prom-client's global one), so tests can
  * build several apps in one process. Gauges that need the database are filled
  * at scrape time by the /metrics route.
+ *
+ * The process and runtime metrics keep their standard names (`process_*`,
+ * `nodejs_*`, as every Prometheus client library exports them, so the usual
+ * dashboards and alerts find them); the collector's own carry `meshmon_`.
  */
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
-  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'meshmon_process_' });
+  if (opts.defaultMetrics) {
+    collectDefaultMetrics({ register: registry });
+    for (const name of NON_COUNTER_TOTALS) registry.removeSingleMetric(name);
+  }
   const m = {
     registry,
     httpRequestDuration: new Histogram({
@@ -87,6 +101,18 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    unknownPathRequests: new Counter({
+      name: 'meshmon_http_unknown_path_requests_total',
+      help: 'Requests to paths the collector does not serve (404 without a route), by method',
+      labelNames: ['method'] as const,
+      registers: [registry],
+    }),
+    unknownPathLastSeen: new Gauge({
+      name: 'meshmon_http_unknown_path_last_seen_timestamp_seconds',
+      help: 'Unix time of the last write (POST, PUT, PATCH, DELETE) to each of the 10 most recent unknown paths: agents posting to the wrong URL',
+      labelNames: ['method', 'path'] as const,
+      registers: [registry],
+    }),
     // Filled at scrape time by GET /metrics.
     listCacheListening: new Gauge({
       name: 'meshmon_api_list_cache_listening',
@@ -139,6 +165,38 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     dbPoolWaiting: new Gauge({
       name: 'meshmon_db_pool_waiting_clients',
       help: 'Queries waiting for a free connection',
+      registers: [registry],
+    }),
+    alertmanagerPosts: new Counter({
+      name: 'meshmon_alertmanager_posts_total',
+      help: 'POSTs of alerts to Alertmanager by result (ok, error)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    alertmanagerAlertsSent: new Counter({
+      name: 'meshmon_alertmanager_alerts_sent_total',
+      help: 'Alerts Alertmanager accepted, by state (firing, resolved)',
+      labelNames: ['state'] as const,
+      registers: [registry],
+    }),
+    alertmanagerUp: new Gauge({
+      name: 'meshmon_alertmanager_up',
+      help: '1 when the last POST to Alertmanager succeeded, 0 when it failed (absent before the first)',
+      registers: [registry],
+    }),
+    alertmanagerPending: new Gauge({
+      name: 'meshmon_alertmanager_pending_alerts',
+      help: 'Alert changes (firing, severity, resolved) not yet accepted by Alertmanager',
+      registers: [registry],
+    }),
+    alertmanagerFailures: new Gauge({
+      name: 'meshmon_alertmanager_consecutive_failures',
+      help: 'Failed POSTs to Alertmanager since the last success (the retry backoff grows with it)',
+      registers: [registry],
+    }),
+    alertmanagerLastSuccess: new Gauge({
+      name: 'meshmon_alertmanager_last_success_timestamp_seconds',
+      help: 'Unix time of the last POST Alertmanager accepted',
       registers: [registry],
     }),
     incidentsOpen: new Gauge({

@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './log.ts';
 import { startServer, type RunningServer } from './server.ts';
+import { StartupProblem } from './startup-problem.ts';
 
 /** Starts the collector and stops it cleanly on SIGTERM/SIGINT. */
 export async function runServe(): Promise<void> {
@@ -54,6 +55,12 @@ export async function runServe(): Promise<void> {
   try {
     running = await startServer(config, log);
   } catch (err) {
+    if (err instanceof StartupProblem) {
+      // A person reads stderr; the journal and log shippers read the JSON line.
+      process.stderr.write(`${err.describe()}\n`);
+      log.error('collector cannot start', err.toLog());
+      process.exit(err.exitCode);
+    }
     log.error('collector failed to start', { err: (err as Error).message });
     process.exit(1);
   }

@@ -11,6 +11,7 @@ import { migrateToLatest } from './db/migrate.ts';
 import { startJobs } from './jobs/start-jobs.ts';
 import type { Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
+import { StartupProblem } from './startup-problem.ts';
 import { StatusRegistry } from './status.ts';
 import { VERSION } from './version.ts';
 
@@ -51,6 +52,33 @@ async function jobsIdle(jobs: Cron[]): Promise<void> {
   while (jobs.some((j) => j.isBusy())) await Bun.sleep(50);
 }
 
+/** Bun.serve, with a taken, forbidden or absent address named as the setting to change (exit 2). */
+function listen<T>(config: Config, serve: () => T): T {
+  try {
+    return serve();
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const at = `${config.HOST}:${config.PORT}`;
+    const detail = { host: config.HOST, port: config.PORT, code };
+    if (code === 'EADDRINUSE') {
+      throw new StartupProblem('port_in_use', `PORT ${config.PORT} is already in use on ${config.HOST} (another collector, or another program)`, [
+        'set PORT to a free port',
+        `find what holds it: sudo ss -ltnp 'sport = :${config.PORT}'`,
+      ], detail);
+    }
+    if (code === 'EACCES') {
+      throw new StartupProblem('port_forbidden', `PORT ${config.PORT}: this user may not listen on ${at} (ports below 1024 need root or CAP_NET_BIND_SERVICE)`, [
+        'set PORT to 1024 or above (8080 is the default)',
+        'grant the capability in the service manager (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE)',
+      ], detail);
+    }
+    if (code === 'EADDRNOTAVAIL') {
+      throw new StartupProblem('host_not_available', `HOST ${config.HOST} is not an address of this machine`, ['set HOST to one of its addresses, or 0.0.0.0 for all'], detail);
+    }
+    throw err;
+  }
+}
+
 /** The composition root: config → database → migrations → jobs → HTTP. */
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const database = await openDatabase(config, log);
@@ -84,15 +112,17 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       now: () => new Date(),
       embedded: !!database.embedded,
       pool: database.pool,
+      ...(database.embedded ? { embeddedServer: database.embedded.status } : {}),
     };
     const app = createApp(deps);
 
-    const server = Bun.serve({
+    const server = listen(config, () => Bun.serve({
       hostname: config.HOST,
       port: config.PORT,
-      // Ingest bodies are limited by the ingest route itself (413 problem+json);
-      // Bun's own limit only guards against absurd sizes.
-      maxRequestBodySize: Math.max(config.MAX_BODY_BYTES * 4, 8 * 1024 * 1024),
+      // Bodies are limited by the app (413 problem+json, src/http/body-limit.ts)
+      // and never held whole beyond MAX_BODY_BYTES: Bun's own limit would answer
+      // a bare 413 and reset a client still writing, so it is out of the way.
+      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
       fetch: withAbsoluteUrl(app.fetch, `${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`),
       // A request Hono never saw (a Bun-level failure) still gets a problem, not Bun's HTML page.
       error: (err) => {
@@ -102,7 +132,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           headers: { 'Content-Type': 'application/problem+json' },
         });
       },
-    });
+    }));
     // Jobs after the listener: a port already in use must not leave them running.
     let jobs: Cron[];
     try {

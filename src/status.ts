@@ -11,9 +11,36 @@ export interface JobStatus {
   details?: Record<string, unknown>;
 }
 
+/** The database answered but could not do the work (disk full, read-only, out of memory…), or did not answer. */
+export interface DatabaseTrouble {
+  reason: string;
+  since: string;
+  last_at: string;
+}
+
 export class StatusRegistry {
   private readonly jobs = new Map<string, JobStatus>();
   private readonly nextRun = new Map<string, () => Date | null>();
+  private trouble: DatabaseTrouble | null = null;
+
+  /**
+   * A request or job failed because the database cannot work now. A
+   * database that still answers reads (a full disk refuses only what needs
+   * new space) is otherwise invisible to a probe that only reads.
+   */
+  databaseFailed(reason: string, at: Date): void {
+    const iso = at.toISOString();
+    this.trouble = { reason, since: this.trouble?.since ?? iso, last_at: iso };
+  }
+
+  /** A write went through (a committed POST, an engine tick, a passed write probe). */
+  databaseRecovered(): void {
+    this.trouble = null;
+  }
+
+  databaseTrouble(): DatabaseTrouble | null {
+    return this.trouble;
+  }
 
   /** Lists a job from start-up on, before its first run. */
   scheduled(name: string, schedule: string, nextRun: () => Date | null): void {

@@ -22,16 +22,23 @@ const JobStatus = z
 
 export const HealthStatus = z
   .looseObject({
-    status: z.enum(['ok', 'unavailable']),
+    status: z.enum(['ok', 'degraded', 'unavailable']).meta({
+      description:
+        '`ok` (200): the database answers and can write, the Issue Engine ticks; `degraded` (503): the database answers but cannot write ' +
+        '(disk full, read-only, out of memory…) or the engine fails; `unavailable` (503): the database does not answer',
+    }),
+    reasons: z.array(z.string()).meta({ description: 'What is wrong, in a few words each (never an address, user or host); empty when ok' }),
     version: z.string(),
     database: z.looseObject({
       up: z.boolean(),
+      writable: z.boolean().nullable().meta({ description: 'Checked only after a write failed: false while writes fail, true once they pass again; null otherwise' }),
       mode: z.enum(['timescale', 'apache', 'none']),
       version: z.string(),
       timescaledb: z.string().nullable(),
       embedded: z.boolean(),
       size_bytes: z.number().nullable(),
-      error: z.string().optional(),
+      error: z.string().optional().meta({ description: 'Why the database is unavailable or cannot write, in a few words' }),
+      failing_since: z.iso.datetime().optional().meta({ description: 'When writes first failed, while they still do' }),
     }),
     engine: JobStatus.nullable(),
     jobs: z.array(JobStatus),
@@ -58,12 +65,12 @@ export const collectorOperations: ApiOperation[] = [
     method: 'get',
     path: '/healthz',
     operationId: 'healthz',
-    summary: 'Liveness and database state; never needs a token (container healthcheck)',
+    summary: 'Health of the collector, its database and its Issue Engine; never needs a token (container healthcheck)',
     tags: ['ops'],
     auth: 'none',
     responses: [
-      { status: 200, description: 'Up: the database answered', schema: HealthStatus },
-      { status: 503, description: 'The database did not answer; same shape', schema: HealthStatus },
+      { status: 200, description: 'ok: the database answers and can write; the Issue Engine ticks', schema: HealthStatus },
+      { status: 503, description: 'degraded or unavailable (with Retry-After); same shape, `reasons` says what is wrong', schema: HealthStatus },
     ],
   },
   {

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { IncidentId } from './ids.ts';
+import { inRange } from './query.ts';
 
 /**
  * Keyset position in the (started_at DESC, id DESC) order. The time is kept as
@@ -10,9 +12,17 @@ export interface CursorPosition {
   id: string;
 }
 
+/**
+ * What a cursor carries is checked as strictly as the parameters a client
+ * types: a cursor is base64 anyone can forge, and a well-formed but
+ * impossible time (month 13, 30 February, year 0000) or a NUL in the id
+ * would otherwise reach the database.
+ */
 const Payload = z.object({
-  t: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/),
-  i: z.string().min(1).max(200),
+  t: z.iso
+    .datetime({ precision: 6 })
+    .refine((t) => inRange(new Date(t))),
+  i: IncidentId,
 });
 
 export function encodeCursor(p: CursorPosition): string {

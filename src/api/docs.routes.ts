@@ -6,9 +6,15 @@ import { issuesOperations } from './issues.routes.ts';
 import { buildOpenApiDocument, type ApiOperation } from './openapi.ts';
 import { pathsOperations } from './paths.routes.ts';
 import { statusOperations } from './status.routes.ts';
+import { maintenanceOperations } from '../maintenance/maintenance.routes.ts';
+import { operatorOperations } from '../operator/operator.routes.ts';
+import { topologyOperations } from '../topology/topology.routes.ts';
 
 export function allOperations(): ApiOperation[] {
-  return [...issuesOperations, ...statusOperations, ...pathsOperations, ...collectorOperations, ...docsOperations];
+  return [
+    ...issuesOperations, ...operatorOperations, ...maintenanceOperations, ...statusOperations, ...topologyOperations,
+    ...pathsOperations, ...collectorOperations, ...docsOperations,
+  ];
 }
 
 export function docsRoutes(deps: AppDeps) {

@@ -44,6 +44,8 @@ export interface IncidentListRow {
   updated_at: string;
   parent_id: string | null;
   children: number;
+  /** The current acknowledgement (incident_acks), null when none. */
+  acknowledged: { by: string; at: string; note: string | null } | null;
   /** started_at to the microsecond, for the cursor. */
   cursor_ts: string;
 }
@@ -72,6 +74,7 @@ const LIST_COLUMNS: Record<keyof IncidentListRow, (a: string) => string> = {
   updated_at: (a) => iso(`${a}.updated_at`),
   parent_id: (a) => `${a}.parent_id`,
   children: (a) => `(SELECT count(*) FROM incidents c WHERE c.parent_id = ${a}.id)::int`,
+  acknowledged: (a) => `(SELECT json_build_object('by', ack.by, 'at', ${iso('ack.at')}, 'note', ack.note) FROM incident_acks ack WHERE ack.incident_id = ${a}.id)`,
   cursor_ts: (a) => `to_char(${a}.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
 };
 
@@ -135,6 +138,7 @@ export interface WindowStats {
 }
 
 export type IncidentDrawerRow = Selectable<Incidents> & {
+  acknowledged: IncidentListRow['acknowledged'];
   /** Oldest first. */
   events: EventRow[];
   /** Newest first, at most the limit asked for. */
@@ -226,6 +230,7 @@ export async function findIncidentDrawer(
       GROUP BY src, dst, bad, grp
     )
     SELECT i.*,
+           ${sql.raw(LIST_COLUMNS.acknowledged('i'))} AS acknowledged,
            (SELECT coalesce(json_agg(${EVENT_JSON} ORDER BY e.at, e.id), '[]')
               FROM incident_events e WHERE e.incident_id = i.id) AS events,
            (SELECT coalesce(json_agg(k ORDER BY k.cursor_ts DESC, k.id DESC), '[]')

@@ -7,7 +7,7 @@ import { validate } from '../http/validation.ts';
 import type { ApiOperation } from './openapi.ts';
 import { NoQuery } from './query.ts';
 import { ByObjectList, ByObjectQuery, IssueDetail, IssueIdParam, IssueList, IssuesQuery } from './issues.schema.ts';
-import { issueDetail, issuesByObject, listIssues, type PatternThresholds } from './issues.service.ts';
+import { issueDetail, issuesByObject, listIssues, type PatternThresholds, type Timed } from './issues.service.ts';
 
 export function issuesRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
@@ -32,25 +32,27 @@ export function issuesRoutes(deps: AppDeps) {
   // the incidents table the answer is the same. Keyed by the parsed query, so
   // `?status=open` and the default are one entry, parameter order does not
   // matter, and jQuery's `_=<timestamp>` cache buster does not defeat the cache.
-  const cachedJson = async <Q extends object>(c: Context<AppEnv>, query: Q, read: (q: Q) => Promise<IssueList | ByObjectList>) => {
+  const cachedJson = async <Q extends object>(c: Context<AppEnv>, query: Q, read: (q: Q, now: Date) => Promise<Timed<IssueList | ByObjectList>>) => {
     const cache = deps.listCache;
-    if (!cache) return conditionalJson(c, JSON.stringify(await read(query)));
+    const now = deps.now();
+    if (!cache) return conditionalJson(c, JSON.stringify((await read(query, now)).body));
     const { _: _buster, ...significant } = query as Record<string, unknown>;
     const key = c.req.path + JSON.stringify(significant);
-    const hit = cache.get(key);
+    const hit = cache.get(key, now.getTime());
     deps.metrics.listCacheRequests.inc({ result: hit ? 'hit' : 'miss' });
     if (hit !== undefined) return conditionalJson(c, hit.body, hit.etag, { 'X-Cache': 'hit' });
     const generation = cache.begin();
-    const body = JSON.stringify(await read(query));
+    const answer = await read(query, now);
+    const body = JSON.stringify(answer.body);
     const etag = entityTag(body);
-    cache.put(key, { body, etag }, generation);
+    cache.put(key, { body, etag, ...(answer.validUntil ? { expiresAt: answer.validUntil.getTime() } : {}) }, generation);
     return conditionalJson(c, body, etag, { 'X-Cache': 'miss' });
   };
 
-  app.get('/issues', validate('query', IssuesQuery), (c) => cachedJson(c, c.req.valid('query'), (q) => listIssues(reads, q)));
+  app.get('/issues', validate('query', IssuesQuery), (c) => cachedJson(c, c.req.valid('query'), (q, now) => listIssues(reads, q, now)));
 
   // Before /issues/:id, which would otherwise take "by-object" for an id.
-  app.get('/issues/by-object', validate('query', ByObjectQuery), (c) => cachedJson(c, c.req.valid('query'), (q) => issuesByObject(reads, q)));
+  app.get('/issues/by-object', validate('query', ByObjectQuery), (c) => cachedJson(c, c.req.valid('query'), (q, now) => issuesByObject(reads, q, now)));
 
   app.get('/issues/:id', validate('param', IssueIdParam), validate('query', NoQuery), async (c) => {
     const { id } = c.req.valid('param');

@@ -3,6 +3,7 @@ import { Incident, IncidentKind, Severity } from '../incidents/incident.schema.t
 import { Link, LINK_SEPARATOR, link, linkKey, route, type Route } from '../incidents/keys.ts';
 import { NodeName } from '../ingest/ingest.schema.ts';
 import { CursorParam } from './cursor.ts';
+import { IncidentId } from './ids.ts';
 import { BooleanParam, IsoTime, Limit, csvEnum, paramIssue, queryObject } from './query.ts';
 
 // Requests and responses of /issues, /issues/{id} and /issues/by-object.
@@ -110,13 +111,38 @@ export const ByObjectQuery = queryObject({
 });
 export type ByObjectQuery = z.infer<typeof ByObjectQuery>;
 
-export const IssueIdParam = z.object({
-  id: z.string().min(1).max(200).meta({ description: 'Incident id, e.g. inc_3f2a…' }),
-});
+export const IssueIdParam = z.object({ id: IncidentId });
+
+export const Acknowledgement = z
+  .object({
+    by: z.string().meta({ description: 'Who acknowledged it' }),
+    at: Time,
+    note: z.string().nullable(),
+  })
+  .meta({ id: 'Acknowledgement', description: 'An operator said "I am on it"; the incident stays open and counted' });
+export type Acknowledgement = z.infer<typeof Acknowledgement>;
+
+export const MaintenanceMark = z
+  .object({
+    window_id: z.string(),
+    reason: z.string(),
+    ends_at: Time.meta({ description: 'When the covering window ends (the latest-ending one when several cover it)' }),
+  })
+  .meta({
+    id: 'MaintenanceMark',
+    description: 'The maintenance window covering the incident now: not notified, not colouring the health. Null once the incident has ended (its timeline keeps the history)',
+  });
+export type MaintenanceMark = z.infer<typeof MaintenanceMark>;
+
+const operatorFields = {
+  acknowledged: Acknowledgement.nullable().meta({ description: 'The latest acknowledgement; null when nobody acknowledged it' }),
+  maintenance: MaintenanceMark.nullable(),
+};
 
 export const IssueListItem = Incident.omit({ evidence: true })
   .extend({
     children: z.number().int().nonnegative().meta({ description: 'How many incidents have this one as parent (any status)' }),
+    ...operatorFields,
   })
   .meta({ id: 'IssueListItem', description: 'An issue card: the incident without its evidence (see /issues/{id})' });
 export type IssueListItem = z.infer<typeof IssueListItem>;
@@ -144,7 +170,11 @@ export type ByObjectList = z.infer<typeof ByObjectList>;
 export const TimelineEntry = z
   .object({
     at: Time,
-    event: z.string().meta({ description: 'opened, severity_changed, reparented, clearing, active_again, closed, …' }),
+    event: z.string().meta({
+      description:
+        'opened, severity_changed, reparented, clearing, active_again, closed (the engine); acknowledged, note (`detail`: `{by, note}`); ' +
+        'maintenance_started, maintenance_ended (`detail.window_id`: a window began or stopped covering it)',
+    }),
     detail: z.record(z.string(), z.unknown()),
   })
   .meta({ id: 'TimelineEntry' });
@@ -189,10 +219,11 @@ export type Pattern = z.infer<typeof Pattern>;
 export const Playbook = z.object({ cause: z.string(), next_steps: z.array(z.string()) }).meta({ id: 'Playbook' });
 
 export const IssueDetail = Incident.extend({
+  ...operatorFields,
   links: z.array(Link).meta({ description: 'Links the incident touches' }),
   children_count: z.number().int().nonnegative(),
   children: z.array(IssueListItem).meta({ description: 'Incidents caused by this one, newest first' }),
-  timeline: z.array(TimelineEntry).meta({ description: 'Oldest first: opened, severity changes, re-parenting, clearing, closed' }),
+  timeline: z.array(TimelineEntry).meta({ description: 'Oldest first: opened, severity changes, re-parenting, clearing, closed, acknowledgements, notes, maintenance' }),
   routes: z.array(AffectedRoute),
   routes_truncated: z.boolean().meta({ description: 'More routes were affected than are listed' }),
   analysed: z

@@ -4,6 +4,8 @@ import { incidentTitle } from '../incidents/incident.schema.ts';
 import { link, linkKey, routeKey, type Link } from '../incidents/keys.ts';
 import { problems } from '../http/problem.ts';
 import type { Incident } from '../incidents/incident.schema.ts';
+import { maintenanceMarks, maintenanceTimeline, toCoverTarget, windowsAt, type MaintenanceMark, type WindowsNow } from '../maintenance/maintenance.service.ts';
+import { coverRows } from '../maintenance/maintenance.repository.ts';
 import { encodeCursor } from './cursor.ts';
 import { findIncidentDrawer, linksHeld, listIncidents, type IncidentFilter, type IncidentListRow } from './issues.repository.ts';
 import type {
@@ -40,7 +42,7 @@ function withImpactLists(impact: unknown): Incident['impact'] {
   return { ...i, routes_affected: i.routes_affected ?? 0, routes: i.routes ?? [], nodes: i.nodes ?? [] };
 }
 
-function toListItem(row: IncidentListRow): IssueListItem {
+function toListItem(row: IncidentListRow, marks: ReadonlyMap<string, MaintenanceMark>): IssueListItem {
   const kind = row.kind as IssueListItem['kind'];
   const scope = row.scope as IssueListItem['scope'];
   return {
@@ -59,21 +61,37 @@ function toListItem(row: IncidentListRow): IssueListItem {
     updated_at: row.updated_at,
     parent_id: row.parent_id,
     children: row.children,
+    acknowledged: row.acknowledged ?? null,
+    maintenance: marks.get(row.id) ?? null,
   };
 }
 
-async function page(db: Executor, filter: IncidentFilter): Promise<IssueList> {
+/**
+ * A list answer and until when it holds without a data change: the next start
+ * or end of a maintenance window, which changes `maintenance` by the clock alone.
+ */
+export interface Timed<T> {
+  body: T;
+  validUntil: Date | null;
+}
+
+async function page(db: Executor, filter: IncidentFilter, now: Date): Promise<Timed<IssueList>> {
   const rows = await listIncidents(db, { ...filter, limit: filter.limit + 1 });
   const more = rows.length > filter.limit;
   const items = more ? rows.slice(0, filter.limit) : rows;
   const last = items.at(-1);
+  const windows: WindowsNow = await windowsAt(db, now);
+  const marks = await maintenanceMarks(db, items, windows);
   return {
-    items: items.map(toListItem),
-    next: more && last ? encodeCursor({ startedAt: last.cursor_ts, id: last.id }) : null,
+    body: {
+      items: items.map((r) => toListItem(r, marks)),
+      next: more && last ? encodeCursor({ startedAt: last.cursor_ts, id: last.id }) : null,
+    },
+    validUntil: windows.next,
   };
 }
 
-export function listIssues(db: Executor, q: IssuesQuery): Promise<IssueList> {
+export function listIssues(db: Executor, q: IssuesQuery, now: Date): Promise<Timed<IssueList>> {
   return page(db, {
     status: q.status,
     since: q.since,
@@ -84,7 +102,7 @@ export function listIssues(db: Executor, q: IssuesQuery): Promise<IssueList> {
     rootsOnly: q.roots,
     after: q.cursor,
     limit: q.limit,
-  });
+  }, now);
 }
 
 /**
@@ -102,7 +120,7 @@ async function resolveLink(db: Executor, readings: Link[]): Promise<Link> {
   );
 }
 
-export async function issuesByObject(db: Executor, q: ByObjectQuery): Promise<ByObjectList> {
+export async function issuesByObject(db: Executor, q: ByObjectQuery, now: Date): Promise<Timed<ByObjectList>> {
   const lnk = q.link ? await resolveLink(db, q.link) : undefined;
   const object: ByObjectList['object'] = lnk
     ? { type: 'link', a: lnk.a, b: lnk.b, key: linkKey(lnk) }
@@ -121,8 +139,8 @@ export async function issuesByObject(db: Executor, q: ByObjectQuery): Promise<By
     rootsOnly: q.roots,
     after: q.cursor,
     limit: q.limit,
-  });
-  return { ...list, object };
+  }, now);
+  return { body: { ...list.body, object }, validUntil: list.validUntil };
 }
 
 function engineVerdict(evidence: Record<string, unknown>): 'burst' | 'steady' | null {
@@ -144,7 +162,7 @@ export async function issueDetail(
     thresholds: opts.thresholds,
   });
   if (!row) return null;
-  const { events, children_list, children_count, refs, routes_total, analysed_from, analysed_to, thresholds, hop_lists: lists, stats, ...incidentRow } = row;
+  const { events, children_list, children_count, refs, routes_total, analysed_from, analysed_to, thresholds, hop_lists: lists, stats, acknowledged, ...incidentRow } = row;
 
   const routes: AffectedRoute[] = refs.map((r) => {
     const mine = lists.filter((l) => l.src === r.src && l.dst === r.dst);
@@ -173,12 +191,24 @@ export async function issueDetail(
   };
 
   const incident = { ...toIncident(incidentRow), impact: withImpactLists(row.impact) };
+  const windows = await windowsAt(db, opts.now);
+  const marks = await maintenanceMarks(db, [row, ...children_list], windows);
+  const parent = row.parent_id ? (await coverRows(db, [row.parent_id]))[0] : undefined;
+  const covered = await maintenanceTimeline(
+    db,
+    { started_at: row.started_at, ended_at: row.ended_at, target: toCoverTarget(row), parent: parent ? toCoverTarget(parent) : null },
+    opts.now,
+  );
+  // ISO text of one format sorts as time; a stable sort keeps the stored order within one instant.
+  const timeline = [...events.map((e) => ({ at: e.at, event: e.event, detail: e.detail ?? {} })), ...covered].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
   return {
     ...incident,
+    acknowledged: acknowledged ?? null,
+    maintenance: marks.get(row.id) ?? null,
     links: ((row.links ?? []) as Link[]).map((l) => link(l.a, l.b)),
     children_count,
-    children: children_list.map(toListItem),
-    timeline: events.map((e) => ({ at: e.at, event: e.event, detail: e.detail ?? {} })),
+    children: children_list.map((c) => toListItem(c, marks)),
+    timeline,
     routes,
     routes_truncated: routes_total > refs.length,
     analysed: { from: analysed_from, to: analysed_to },

@@ -2,6 +2,12 @@
 export interface CachedAnswer {
   body: string;
   etag: string;
+  /**
+   * Epoch ms after which the answer is stale even without a change
+   * notification: a maintenance window starts or ends then, and `maintenance`
+   * is a function of the clock.
+   */
+  expiresAt?: number;
 }
 
 /**
@@ -32,9 +38,13 @@ export class IncidentListCache {
     return this.generation;
   }
 
-  get(key: string): CachedAnswer | undefined {
+  get(key: string, nowMs = Date.now()): CachedAnswer | undefined {
     if (!this.listening) return undefined;
     const answer = this.entries.get(key);
+    if (answer?.expiresAt !== undefined && nowMs >= answer.expiresAt) {
+      this.remove(key);
+      return undefined;
+    }
     if (answer !== undefined) {
       this.entries.delete(key);
       this.entries.set(key, answer);

@@ -6,7 +6,7 @@ import { z } from 'zod';
 // `$defs` (schemas with a meta id) into components.schemas and pointing the
 // references there.
 
-export type AuthKind = 'read' | 'ingest' | 'none';
+export type AuthKind = 'read' | 'ingest' | 'operator' | 'none';
 
 export interface ApiResponse {
   status: number;
@@ -21,7 +21,7 @@ export interface ApiResponse {
 
 /** One operation; the routes export these beside the handlers that use the same schemas. */
 export interface ApiOperation {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'delete';
   /** OpenAPI template: /issues/{id} */
   path: string;
   operationId: string;
@@ -63,8 +63,10 @@ export const Problem = z
 const PROBLEM_TEXT: Record<number, string> = {
   400: 'A query or path parameter is invalid; `errors[].path` names it',
   401: 'The bearer token is missing or wrong (only when a token is configured)',
+  403: 'Writes are disabled: the collector has no OPERATOR_TOKEN configured (the detail says how to enable them)',
   404: 'Not found',
   413: 'The body or the batch is too large',
+  409: 'The request conflicts with the current state (the detail says why and what to do instead)',
   415: 'The body is not application/json',
   422: 'The body breaks the contract; `errors[]` lists every invalid message and field',
   503: 'The database is unavailable; retry after Retry-After seconds',
@@ -114,6 +116,8 @@ const SECURITY: Record<AuthKind, Json[] | undefined> = {
   // `{}`: tokens are off unless configured, so the unauthenticated call is valid too.
   read: [{ apiToken: [] }, {}],
   ingest: [{ ingestToken: [] }, {}],
+  // Writes are never open: without OPERATOR_TOKEN they answer 403.
+  operator: [{ operatorToken: [] }],
   none: [],
 };
 
@@ -200,13 +204,18 @@ export function buildOpenApiDocument({ version, operations }: DocumentInfo): Jso
         'The collector of MeshMon, monitoring for AREDN mesh networks: router agents POST measurements to /ingest; ' +
         'the OpenWISP "Issues" panel and other clients read incidents, health, the node registry and route series. ' +
         'Times are ISO-8601 UTC. Errors are RFC 9457 problem+json. Bearer tokens are optional and off by default: ' +
-        'API_TOKEN guards the reads, INGEST_TOKEN guards /ingest; /healthz, /openapi.json and /docs stay open.',
+        'API_TOKEN guards the reads, INGEST_TOKEN guards /ingest; /healthz, /openapi.json and /docs stay open. ' +
+        'The write API (acknowledgements, notes, maintenance windows) needs OPERATOR_TOKEN and answers 403 while none is configured; ' +
+        'every write is recorded in the audit log (GET /audit).',
       license: { name: 'MIT', identifier: 'MIT' },
     },
     tags: [
       { name: 'issues', description: 'Incidents found by the Issue Engine' },
       { name: 'status', description: 'Overall health and the node registry' },
       { name: 'paths', description: 'Measurements of routes' },
+      { name: 'operator', description: 'Acknowledgements, notes and the audit log of every write' },
+      { name: 'maintenance', description: 'Maintenance windows: planned work that stays quiet' },
+      { name: 'topology', description: 'The mesh as a NetJSON NetworkGraph (OpenWISP Network Topology)' },
       { name: 'ingest', description: 'The agents’ contract (meshmon.v1)' },
       { name: 'ops', description: 'Probes and metrics for operators' },
     ],
@@ -216,6 +225,7 @@ export function buildOpenApiDocument({ version, operations }: DocumentInfo): Jso
       securitySchemes: {
         apiToken: { type: 'http', scheme: 'bearer', description: 'API_TOKEN, when the collector has one configured' },
         ingestToken: { type: 'http', scheme: 'bearer', description: 'INGEST_TOKEN, when the collector has one configured' },
+        operatorToken: { type: 'http', scheme: 'bearer', description: 'OPERATOR_TOKEN: required by every write; without it configured, writes answer 403' },
       },
     },
   };

@@ -25,13 +25,22 @@ export function queryObject<Shape extends z.ZodRawShape>(shape: Shape) {
 /** For endpoints without parameters: a stray one is still a 400, not silently ignored. */
 export const NoQuery = queryObject({});
 
-/** ISO-8601 date-time with a zone, parsed to a Date. */
+/** The instants PostgreSQL and every client agree on (no year 0, no BC, four-digit years). */
+export const FIRST_INSTANT = Date.parse('0001-01-01T00:00:00Z');
+export const LAST_INSTANT = Date.parse('9999-12-31T23:59:59.999Z');
+export const inRange = (d: Date) => d.getTime() >= FIRST_INSTANT && d.getTime() <= LAST_INSTANT;
+
+/**
+ * ISO-8601 date-time with a zone, parsed to a Date. The calendar is checked
+ * (no month 13, no 30 February, no hour 24) and the instant must lie in
+ * years 0001–9999: the database never sees a time it would refuse.
+ */
 export const IsoTime = z
   .iso.datetime({ offset: true, error: 'must be an ISO-8601 date-time with a zone (Z or ±hh:mm)' })
   .transform((s, ctx) => {
     const d = new Date(s);
-    if (Number.isNaN(d.getTime())) {
-      ctx.issues.push({ code: 'custom', message: 'is not a valid date-time', input: s });
+    if (Number.isNaN(d.getTime()) || !inRange(d)) {
+      ctx.issues.push({ code: 'custom', message: 'must be a date-time between 0001-01-01 and 9999-12-31', input: s });
       return z.NEVER;
     }
     return d;

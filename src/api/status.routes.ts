@@ -13,7 +13,7 @@ export function statusRoutes(deps: AppDeps) {
   const reads = apiReads(deps);
 
   app.get('/summary', validate('query', NoQuery), async (c) => {
-    const body: Summary = await summary(reads, { now: deps.now(), status: deps.status });
+    const body: Summary = await summary(reads, { now: deps.now(), status: deps.status, engineIntervalS: deps.config.ENGINE_INTERVAL });
     return c.json(body);
   });
 

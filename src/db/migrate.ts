@@ -4,6 +4,8 @@ import { sql, type Kysely } from 'kysely';
 import { FileMigrationProvider, Migrator, type MigrationResult } from 'kysely/migration';
 import type { Logger } from '../log.ts';
 import { enableTimescale, detectDatabase, type DatabaseInfo } from './mode.ts';
+import { isPreloaded, notPreloadedProblem } from './timescale.ts';
+import { readTimescaleFacts } from './timescale.repository.ts';
 
 export const MIGRATIONS_DIR = path.resolve(import.meta.dir, '../../db/migrations');
 /** Arbitrary but fixed: every MeshMon process migrating this database takes the same lock. */
@@ -24,8 +26,11 @@ export async function migrateToLatest(db: Kysely<any>, opts: MigrateOptions = {}
   return db.connection().execute(async (conn) => {
     await sql`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`.execute(conn);
     try {
+      const facts = await readTimescaleFacts(conn);
+      // Whatever TIMESCALEDB says: a database with the extension loads it at its first hypertable query.
+      if (facts.installed && !isPreloaded(facts)) throw notPreloadedProblem(facts);
       if (opts.timescaledb !== 'off') {
-        const res = await enableTimescale(conn);
+        const res = await enableTimescale(conn, facts);
         if (!res.enabled) opts.log?.info('TimescaleDB not used', { reason: res.reason });
       }
       const migrator = new Migrator({

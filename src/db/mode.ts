@@ -1,5 +1,7 @@
 import { sql } from 'kysely';
 import type { Executor } from './database.ts';
+import { isPreloaded, notPreloadedProblem } from './timescale.ts';
+import { createTimescaleExtension, readTimescaleFacts, type TimescaleFacts } from './timescale.repository.ts';
 
 /** What the database offers: `timescale` = community licence, `apache` = hypertables only, `none` = plain PostgreSQL. */
 export type DatabaseMode = 'timescale' | 'apache' | 'none';
@@ -33,21 +35,22 @@ export async function detectDatabase(db: Executor): Promise<DatabaseInfo> {
  * Creates the TimescaleDB extension when the server can load it — but only on a
  * database that MeshMon has not set up yet: a plain schema must never become a
  * half-hypertable one because the server gained the library later.
- * Returns why it did not, for the start-up log.
+ * Returns why it did not, for the start-up log. Throws a StartupProblem
+ * (exit 2, no retry) when the server has the extension but does not preload
+ * it: creating it would end the session with a FATAL error.
  */
-export async function enableTimescale(db: Executor): Promise<{ enabled: boolean; reason?: string }> {
-  const { rows: existing } = await sql<{ has: boolean; migrated: boolean }>`
-    SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') AS has,
-           to_regclass('public.path_probe') IS NOT NULL AS migrated`.execute(db);
-  if (existing[0]!.has) return { enabled: true };
-  if (existing[0]!.migrated) return { enabled: false, reason: 'schema was created without TimescaleDB' };
-  const { rows: avail } = await sql<{ n: number }>`
-    SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'timescaledb'`.execute(db);
-  if (!avail[0]!.n) return { enabled: false, reason: 'extension not installed on the server' };
+export async function enableTimescale(db: Executor, known?: TimescaleFacts): Promise<{ enabled: boolean; reason?: string }> {
+  const facts = known ?? (await readTimescaleFacts(db));
+  if (facts.installed) return { enabled: true };
+  if (facts.migrated) return { enabled: false, reason: 'schema was created without TimescaleDB' };
+  if (!facts.available) return { enabled: false, reason: 'extension not installed on the server' };
+  if (!isPreloaded(facts)) throw notPreloadedProblem(facts);
   try {
-    await sql`CREATE EXTENSION IF NOT EXISTS timescaledb`.execute(db);
+    await createTimescaleExtension(db);
     return { enabled: true };
   } catch (err) {
+    // Preloading checked above can still be missed (a loader that defines no settings): same answer.
+    if (/must be preloaded/i.test((err as Error).message ?? '')) throw notPreloadedProblem(facts);
     return { enabled: false, reason: (err as Error).message };
   }
 }

@@ -37,6 +37,31 @@ export interface AgentHealth {
   time: Timestamp;
 }
 
+export interface AlertmanagerAlerts {
+  annotations: Json;
+  changed_at: Timestamp;
+  delivered_at: Timestamp | null;
+  delivered_labels: Json | null;
+  delivered_state: string | null;
+  ends_at: Timestamp | null;
+  incident_id: string;
+  labels: Json;
+  reason: string | null;
+  starts_at: Timestamp;
+  state: string;
+}
+
+export interface AuditLog {
+  action: string;
+  actor: string;
+  at: Timestamp;
+  by: string | null;
+  detail: Generated<Json>;
+  id: Generated<number>;
+  request_id: string | null;
+  target: string | null;
+}
+
 export interface CrashReport {
   clock_skew_s: number | null;
   crash_time: Timestamp | null;
@@ -78,6 +103,13 @@ export interface HopQualityHourly {
   nlq_avg: number | null;
   samples: number;
   to_node: string;
+}
+
+export interface IncidentAcks {
+  at: Timestamp;
+  by: string;
+  incident_id: string;
+  note: string | null;
 }
 
 export interface IncidentEvents {
@@ -126,6 +158,19 @@ export interface JobState {
   last_run_at: Timestamp | null;
   last_success_at: Timestamp | null;
   name: string;
+}
+
+export interface MaintenanceWindows {
+  created_at: Timestamp;
+  created_by: string;
+  ended_by: string | null;
+  ended_early_at: Timestamp | null;
+  ends_at: Timestamp;
+  id: string;
+  planned_ends_at: Timestamp;
+  reason: string;
+  scope: Json;
+  starts_at: Timestamp;
 }
 
 export interface Nodes {
@@ -184,13 +229,17 @@ export interface RollupWatermark {
 
 export interface DB {
   agent_health: AgentHealth;
+  alertmanager_alerts: AlertmanagerAlerts;
+  audit_log: AuditLog;
   crash_report: CrashReport;
   hop_quality: HopQuality;
   hop_quality_hourly: HopQualityHourly;
+  incident_acks: IncidentAcks;
   incident_events: IncidentEvents;
   incidents: Incidents;
   ingest_skew_ledger: IngestSkewLedger;
   job_state: JobState;
+  maintenance_windows: MaintenanceWindows;
   nodes: Nodes;
   path_probe: PathProbe;
   path_probe_hourly: PathProbeHourly;

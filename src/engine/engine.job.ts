@@ -1,7 +1,7 @@
 import { Cron } from 'croner';
 import type pg from 'pg';
 import type { AppDeps } from '../app-deps.ts';
-import { isDatabaseUnavailable } from '../db/database.ts';
+import { publicReason, unavailableReason } from '../db/database.ts';
 import { saveJobRun } from '../jobs/job-state.repository.ts';
 import type { Logger } from '../log.ts';
 import { runTick, type TickResult } from './engine.ts';
@@ -162,20 +162,30 @@ export function createEngineRunner(deps: RunnerDeps, rules: RulesConfig): Engine
         result: 'ok',
         durationMs,
         details: summary(result, leader.backendPid),
-      }).catch((err) => log.warn('could not save engine run', { err: (err as Error).message }));
+      }).then(
+        () => deps.status.databaseRecovered(),
+        (err) => {
+          log.warn('could not save engine run', { err: (err as Error).message });
+          const why = unavailableReason(err);
+          if (why) deps.status.databaseFailed(why, now);
+        },
+      );
       return { role: 'leader', result, durationMs };
     } catch (err) {
       const durationMs = elapsed();
       const message = (err as Error).message ?? String(err);
-      const unavailable = isDatabaseUnavailable(err);
+      const unavailableWhy = unavailableReason(err);
+      const unavailable = unavailableWhy !== null;
       deps.metrics.engineTickFailures.inc();
-      deps.status.record(ENGINE_JOB, { at: now, ok: false, error: message, durationMs, details: { unavailable } });
+      // /healthz and /summary show the error to anyone: a short reason, no addresses; the log keeps the message.
+      deps.status.record(ENGINE_JOB, { at: now, ok: false, error: publicReason(err), durationMs, details: { unavailable } });
+      if (unavailableWhy) deps.status.databaseFailed(unavailableWhy, now);
       // One line per outage, not one per tick.
       if (!failing) log.error('engine tick failed', { err: message, unavailable });
       else log.debug('engine tick failed', { err: message, unavailable });
       failing = true;
       if (!unavailable) {
-        await saveJobRun(deps.db, ENGINE_JOB, { at: now, ok: false, result: 'error', error: message, durationMs }).catch(() => {});
+        await saveJobRun(deps.db, ENGINE_JOB, { at: now, ok: false, result: 'error', error: publicReason(err), durationMs }).catch(() => {});
       }
       return { role: 'error', error: message, unavailable, durationMs };
     }

@@ -2,7 +2,7 @@ import type { Executor } from '../db/database.ts';
 import type { IncidentKind } from '../incidents/incident.schema.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { correlate } from './correlate.ts';
-import { insertEvents, insertIncident, lastCloses, loadLiveIncidents, rollbackToRulesSavepoint, setRulesSavepoint, updateIncident } from './incidents.repository.ts';
+import { insertEvents, lastCloses, loadLiveIncidents, rollbackToRulesSavepoint, setRulesSavepoint, writeIncidents, type IncidentWrite } from './incidents.repository.ts';
 import { closeKey, fromRow, signature, step, toRow, type Tracked } from './lifecycle.ts';
 import { MINUTE, type Finding, type Rule } from './rule.ts';
 import type { RulesConfig } from './rules.config.ts';
@@ -123,24 +123,25 @@ export async function runTick(db: Executor, now: Date, rules: RulesConfig, opts:
     .filter((t) => t.isNew || signatures.get(t) !== t.loadedSignature)
     .sort((a, b) => WRITE_ORDER.indexOf(a.kind) - WRITE_ORDER.indexOf(b.kind) || Number(!!a.parentId) - Number(!!b.parentId) || a.startedAt.getTime() - b.startedAt.getTime());
   const events = [];
+  const writes: IncidentWrite[] = [];
   for (const t of changed) {
     t.updatedAt = now;
     const row = toRow(t);
     if (t.isNew) {
-      await insertIncident(db, row);
+      writes.push({ op: 'insert', row });
       opened.push(t.id);
       log.info('incident opened', { id: t.id, kind: t.kind, scope: t.scopeKey, severity: t.severity, started_at: t.startedAt.toISOString() });
     } else {
-      const { id: _id, ...patch } = row;
-      await updateIncident(db, t.id, patch);
+      writes.push({ op: 'update', row });
       if (t.state.status !== 'closed' || t.events.every((e) => e.event !== 'closed')) updated.push(t.id);
     }
     if (t.state.status === 'closed' && t.events.some((e) => e.event === 'closed')) {
       closed.push(t.id);
       log.info('incident closed', { id: t.id, kind: t.kind, scope: t.scopeKey, ended_at: t.state.endedAt.toISOString() });
     }
-    events.push(...t.events);
+    for (const e of t.events) events.push(e);
   }
+  await writeIncidents(db, writes);
   await insertEvents(db, events);
 
   const nextClosed = new Map(lastClosed);

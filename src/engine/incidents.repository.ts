@@ -43,20 +43,75 @@ export async function lastCloses(db: Executor, now: Date, closedSince: Date): Pr
   return rows.map((r) => ({ kind: r.kind, scope_key: r.scope_key, ended_at: new Date(r.ended_at as Date) }));
 }
 
-export async function insertIncident(db: Executor, row: NewIncidentRow): Promise<void> {
-  await db.insertInto('incidents').values(row).execute();
+// Statements are bounded whatever a tick has to write (20,000 nodes that
+// fall silent are 20,000 incidents and events in one tick): PostgreSQL takes
+// at most 65,535 bind parameters per statement, and one huge statement is a
+// memory spike on a Pi. Incidents have 20 columns, events 4.
+const INCIDENT_ROWS_PER_STATEMENT = 500;
+const EVENT_ROWS_PER_STATEMENT = 2_000;
+
+function* chunks<T>(rows: readonly T[], size: number): Generator<T[]> {
+  for (let i = 0; i < rows.length; i += size) yield rows.slice(i, i + size);
 }
 
-export async function updateIncident(db: Executor, id: string, patch: IncidentPatch): Promise<void> {
-  await db.updateTable('incidents').set(patch).where('id', '=', id).execute();
+export type IncidentWrite = { op: 'insert'; row: NewIncidentRow } | { op: 'update'; row: NewIncidentRow };
+
+/**
+ * Writes a tick's new and changed incidents in the order given (roots before
+ * the children that reference them; an incident closed before another opens
+ * on its scope), a run of consecutive inserts or updates at a time, each run
+ * in bounded statements.
+ */
+export async function writeIncidents(db: Executor, writes: readonly IncidentWrite[]): Promise<void> {
+  for (let i = 0; i < writes.length; ) {
+    const op = writes[i]!.op;
+    let j = i;
+    while (j < writes.length && writes[j]!.op === op) j++;
+    const rows = writes.slice(i, j).map((w) => w.row);
+    for (const chunk of chunks(rows, INCIDENT_ROWS_PER_STATEMENT)) {
+      if (op === 'insert') await db.insertInto('incidents').values(chunk).execute();
+      else await updateIncidents(db, chunk);
+    }
+    i = j;
+  }
+}
+
+/** Columns the engine owns: an update leaves every other column (added by other features) as it is. */
+const ENGINE_COLUMNS = [
+  'kind', 'scope', 'scope_key', 'status', 'severity', 'impact', 'cause', 'next_steps', 'evidence', 'nodes', 'links', 'routes',
+  'started_at', 'ended_at', 'detected_at', 'updated_at', 'clear_since', 'last_data_at', 'parent_id',
+] as const satisfies ReadonlyArray<keyof NewIncidentRow>;
+const JSON_COLUMNS = new Set<string>(['scope', 'impact', 'evidence', 'links', 'routes']);
+
+/**
+ * Many incidents in one statement with one parameter: the rows travel as a
+ * JSON array that PostgreSQL turns into rows of the incidents table's own
+ * type (jsonb_populate_recordset), so every column keeps its type.
+ */
+async function updateIncidents(db: Executor, rows: readonly NewIncidentRow[]): Promise<void> {
+  if (!rows.length) return;
+  const records = rows.map((r) => {
+    const rec: Record<string, unknown> = { id: r.id };
+    for (const c of ENGINE_COLUMNS) {
+      const v = r[c];
+      rec[c] = JSON_COLUMNS.has(c) && typeof v === 'string' ? JSON.parse(v) : v;
+    }
+    return rec;
+  });
+  const set = sql.join(ENGINE_COLUMNS.map((c) => sql`${sql.ref(c)} = r.${sql.ref(c)}`));
+  await sql`
+    UPDATE incidents AS i SET ${set}
+    FROM jsonb_populate_recordset(NULL::incidents, ${JSON.stringify(records)}::jsonb) AS r
+    WHERE i.id = r.id`.execute(db);
 }
 
 export async function insertEvents(db: Executor, events: IncidentEvent[]): Promise<void> {
-  if (!events.length) return;
-  await db
-    .insertInto('incident_events')
-    .values(events.map((e) => ({ incident_id: e.incident_id, at: e.at, event: e.event, detail: JSON.stringify(e.detail) })))
-    .execute();
+  for (const chunk of chunks(events, EVENT_ROWS_PER_STATEMENT)) {
+    await db
+      .insertInto('incident_events')
+      .values(chunk.map((e) => ({ incident_id: e.incident_id, at: e.at, event: e.event, detail: JSON.stringify(e.detail) })))
+      .execute();
+  }
 }
 
 /**

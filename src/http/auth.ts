@@ -13,6 +13,17 @@ import { problems } from './problem.ts';
 export const OPEN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/openapi.json', '/docs']);
 export const INGEST_PATH = '/ingest';
 
+/** Methods that change something. Besides /ingest (the agents'), only the operator API has them. */
+const WRITE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** A request for the operator API: guarded by OPERATOR_TOKEN (operatorAuth on its routes), not by API_TOKEN. */
+export function isOperatorWrite(method: string, path: string): boolean {
+  return WRITE_METHODS.has(method) && path !== INGEST_PATH;
+}
+
+/** The identity a valid OPERATOR_TOKEN stands for, recorded as `actor` in the audit log. */
+export const OPERATOR_IDENTITY = 'operator';
+
 /**
  * CORS for the panel's origin(s). Nothing is sent when CORS_ORIGINS is empty,
  * so browsers on other origins are refused by default. Preflights are
@@ -23,7 +34,7 @@ export function corsMiddleware(config: Pick<Config, 'CORS_ORIGINS'>): Middleware
   if (!origins.length) return async (_c, next) => { await next(); };
   return cors({
     origin: origins.includes('*') ? '*' : [...origins],
-    allowMethods: ['GET', 'POST', 'OPTIONS'],
+    allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
     allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'If-None-Match'],
     exposeHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'ETag', 'X-Cache'],
     maxAge: 600,
@@ -53,7 +64,7 @@ export function bearerAuth(config: Pick<Config, 'API_TOKEN' | 'INGEST_TOKEN'>): 
 
   return async (c, next) => {
     const path = c.req.path;
-    if (c.req.method === 'OPTIONS' || OPEN_PATHS.has(path)) return next();
+    if (c.req.method === 'OPTIONS' || OPEN_PATHS.has(path) || isOperatorWrite(c.req.method, path)) return next();
     const isIngest = path === INGEST_PATH;
     const expected = isIngest ? ingest : api;
     if (expected) {
@@ -61,6 +72,25 @@ export function bearerAuth(config: Pick<Config, 'API_TOKEN' | 'INGEST_TOKEN'>): 
       if (!token) throw problems.unauthorized(`send Authorization: Bearer <${isIngest ? 'INGEST_TOKEN' : 'API_TOKEN'}>`);
       if (!timingSafeEqual(digest(token), expected)) throw problems.unauthorized('the bearer token is not valid here');
     }
+    await next();
+  };
+}
+
+/**
+ * The write API's own token. Writes are off until OPERATOR_TOKEN is set: a
+ * collector on an open mesh must not let anyone silence its incidents, and
+ * a 403 that says how to turn them on beats a 401 nobody can satisfy.
+ * Mounted on each write route, before its validators.
+ */
+export function operatorAuth(config: Pick<Config, 'OPERATOR_TOKEN'>): MiddlewareHandler<AppEnv> {
+  const expected = config.OPERATOR_TOKEN ? digest(config.OPERATOR_TOKEN) : null;
+  return async (c, next) => {
+    if (!expected) {
+      throw problems.forbidden('writes are disabled on this collector: set OPERATOR_TOKEN (at least 16 characters) in its environment and send it as Authorization: Bearer <OPERATOR_TOKEN>');
+    }
+    const token = presentedToken(c.req.header('authorization'));
+    if (!token) throw problems.unauthorized('send Authorization: Bearer <OPERATOR_TOKEN>');
+    if (!timingSafeEqual(digest(token), expected)) throw problems.unauthorized('the bearer token is not valid here');
     await next();
   };
 }

@@ -33,7 +33,9 @@ export const problems = {
     new HttpProblem(400, 'Bad Request', detail, errors ? { errors } : {}),
   unauthorized: (detail = 'a valid bearer token is required') =>
     new HttpProblem(401, 'Unauthorized', detail, {}, { 'WWW-Authenticate': 'Bearer realm="meshmon"' }),
+  forbidden: (detail: string) => new HttpProblem(403, 'Forbidden', detail),
   notFound: (detail: string) => new HttpProblem(404, 'Not Found', detail),
+  conflict: (detail: string) => new HttpProblem(409, 'Conflict', detail),
   tooLarge: (detail: string) => new HttpProblem(413, 'Content Too Large', detail),
   unsupportedMediaType: (detail: string) => new HttpProblem(415, 'Unsupported Media Type', detail),
   unprocessable: (detail: string, errors: FieldError[]) =>

@@ -7,6 +7,7 @@ import { serverInfo } from './backup.repository.ts';
 import { parseArgs, UsageError } from './cli-args.ts';
 import { findPgTool, meaningfulStderr, PgToolError, runPgTool } from './pg-tools.ts';
 import { openToolDatabase, splitPassword } from './tool-db.ts';
+import { StartupProblem } from '../startup-problem.ts';
 
 export const BACKUP_JOB = 'backup';
 
@@ -51,6 +52,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     database = await openToolDatabase(config, log, 'meshmon-backup');
   } catch (err) {
+    if (err instanceof StartupProblem) { console.error(err.describe('meshmon backup')); return err.exitCode; }
     console.error(`meshmon backup: cannot reach the database: ${(err as Error).message}`);
     return 1;
   }

@@ -1,7 +1,7 @@
 import { Cron } from 'croner';
 import type { AppDeps } from '../app-deps.ts';
 import type { Config } from '../config.ts';
-import { isDatabaseUnavailable, type Database } from '../db/database.ts';
+import { publicReason, unavailableReason, type Database } from '../db/database.ts';
 import { listJobRuns, saveJobRun } from '../jobs/job-state.repository.ts';
 import { readStorageLayout } from './maintenance.repository.ts';
 import { tryJobLock, unlockJob } from './ops.repository.ts';
@@ -61,13 +61,16 @@ export async function runMaintenanceJob(deps: AppDeps, job: MaintenanceJob, now 
   } catch (err) {
     const durationMs = performance.now() - t0;
     const error = (err as Error).message ?? String(err);
-    const unavailable = isDatabaseUnavailable(err);
-    deps.status.record(job, { at: now, ok: false, error, durationMs, details: { unavailable } });
+    const unavailableWhy = unavailableReason(err);
+    const unavailable = unavailableWhy !== null;
+    // Shown by /healthz and `meshmon status`: a short reason, no addresses; the log keeps the message.
+    deps.status.record(job, { at: now, ok: false, error: publicReason(err), durationMs, details: { unavailable } });
+    if (unavailableWhy) deps.status.databaseFailed(unavailableWhy, now);
     deps.metrics.jobRuns.inc({ job, result: 'error' });
     deps.metrics.jobDuration.set({ job }, durationMs / 1000);
     log.error('maintenance job failed', { err: error, unavailable });
     if (!unavailable) {
-      await saveJobRun(deps.db, job, { at: now, ok: false, result: 'error', error, durationMs }).catch(() => {});
+      await saveJobRun(deps.db, job, { at: now, ok: false, result: 'error', error: publicReason(err), durationMs }).catch(() => {});
     }
     return { ok: false, skipped: false, details: {}, error };
   }

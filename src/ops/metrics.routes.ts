@@ -18,6 +18,12 @@ export function metricsRoutes(deps: AppDeps) {
   if (!deps.listCache) {
     for (const name of ['meshmon_api_list_cache_listening', 'meshmon_api_list_cache_chars']) m.registry.removeSingleMetric(name);
   }
+  if (!deps.config.ALERTMANAGER_URL) {
+    for (const name of [
+      'meshmon_alertmanager_posts_total', 'meshmon_alertmanager_alerts_sent_total', 'meshmon_alertmanager_up',
+      'meshmon_alertmanager_pending_alerts', 'meshmon_alertmanager_consecutive_failures', 'meshmon_alertmanager_last_success_timestamp_seconds',
+    ]) m.registry.removeSingleMetric(name);
+  }
   // PGlite (tests) has no pool: its gauges would read 0, which says something false.
   if (!deps.pool) {
     for (const name of ['meshmon_db_pool_connections', 'meshmon_db_pool_idle_connections', 'meshmon_db_pool_waiting_clients']) {

@@ -15,6 +15,7 @@ import {
 import { parseArgs, UsageError } from './cli-args.ts';
 import { findPgTool, PgToolError, runPgTool, type FoundTool } from './pg-tools.ts';
 import { openToolDatabase, splitPassword } from './tool-db.ts';
+import { StartupProblem } from '../startup-problem.ts';
 
 const USAGE = `usage: meshmon restore FILE [--force] [--pg-bin DIR]
 
@@ -62,6 +63,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     database = await openToolDatabase(config, log, 'meshmon-restore');
   } catch (err) {
+    if (err instanceof StartupProblem) { console.error(err.describe('meshmon restore')); return err.exitCode; }
     console.error(`meshmon restore: cannot reach the database: ${(err as Error).message}`);
     return 1;
   }

@@ -1,6 +1,7 @@
 import type { Config } from '../config.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import type { Database } from '../db/database.ts';
+import { passwordFile } from '../db/embedded.ts';
 import { detectDatabase } from '../db/mode.ts';
 import { listJobRuns } from '../jobs/job-state.repository.ts';
 import { createLogger, stderrSink } from '../log.ts';
@@ -11,6 +12,7 @@ import { countRows, databaseSize, listOpenIncidents, openIncidentCounts, REPORTE
 import { RAW_TABLES } from './retention.ts';
 import { listWatermarks } from './rollup.repository.ts';
 import { openToolDatabase } from './tool-db.ts';
+import { StartupProblem } from '../startup-problem.ts';
 
 const USAGE = `usage: meshmon status [--json] [--exact]
 
@@ -23,7 +25,11 @@ const EXACT_BELOW = 200_000;
 
 export interface StatusReport {
   version: string;
-  database: { name: string; mode: string; server: string; timescaledb: string | null; source: string; size_bytes: number };
+  database: {
+    name: string; mode: string; server: string; timescaledb: string | null; source: string; size_bytes: number;
+    /** The embedded database's login (its password file is readable by the collector's user only): shown to whoever could read it. */
+    credentials?: { file: string; url: string };
+  };
   retention: { raw_days: number; rollup_days: number; incident_days: number; compress_after_days: number | null };
   tables: Array<{ table: string; kind: string; size_bytes: number; rows: number; exact: boolean }>;
   compression: Array<{ table: string; compressed_chunks: number; total_chunks: number; before_bytes: number | null; after_bytes: number | null }>;
@@ -117,6 +123,7 @@ export function formatStatus(r: StatusReport, now = new Date()): string {
   const d = r.database;
   out.push(`MeshMon collector ${r.version}`);
   out.push(`database   ${d.name}: ${d.mode} mode, PostgreSQL ${d.server}${d.timescaledb ? `, TimescaleDB ${d.timescaledb}` : ''} (${d.source})`);
+  if (d.credentials) out.push(`login      ${d.credentials.url}  (password from ${d.credentials.file})`);
   out.push(`size       ${formatBytes(d.size_bytes)}`);
   out.push(`retention  raw ${r.retention.raw_days} d, rollups ${r.retention.rollup_days} d, closed incidents ${r.retention.incident_days} d` +
     (r.retention.compress_after_days !== null ? `, compress after ${r.retention.compress_after_days} d` : ', no compression in this mode'));
@@ -184,11 +191,14 @@ export async function run(args: string[]): Promise<number> {
   try {
     database = await openToolDatabase(config, log, 'meshmon-status');
   } catch (err) {
+    if (err instanceof StartupProblem) { console.error(err.describe('meshmon status')); return err.exitCode; }
     console.error(`meshmon status: cannot reach the database: ${(err as Error).message}`);
     return 1;
   }
   try {
     const report = await collectStatus(database.db, config, { exact: parsed.flags.has('exact'), source: database.source });
+    // Reaching the embedded database took reading its password file: this user may see the login.
+    if (database.source !== 'url') report.database.credentials = { file: passwordFile(config.DATA_DIR), url: database.url };
     console.log(parsed.flags.has('json') ? JSON.stringify(report, null, 2) : formatStatus(report));
     return 0;
   } catch (err) {

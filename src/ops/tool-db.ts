@@ -4,7 +4,7 @@ import type pg from 'pg';
 import type { Config } from '../config.ts';
 import { openDatabase } from '../db/connect.ts';
 import { createDatabase, createPool, type Database } from '../db/database.ts';
-import { embeddedUrl, runningServerPid } from '../db/embedded.ts';
+import { checkPasswordReadable, embeddedUrl, readEmbeddedPassword, runningServerPid } from '../db/embedded.ts';
 import type { Logger } from '../log.ts';
 
 export interface ToolDatabase {
@@ -48,9 +48,11 @@ function onUrl(url: string, log: Logger, applicationName: string, source: ToolDa
  */
 export async function openToolDatabase(config: Config, log: Logger, applicationName: string): Promise<ToolDatabase> {
   if (config.DATABASE_URL) return onUrl(config.DATABASE_URL, log, applicationName, 'url');
+  checkPasswordReadable(config.DATA_DIR);
   const dir = path.resolve(config.DATA_DIR, 'postgres');
   if (runningServerPid(dir)) {
-    return onUrl(embeddedUrl(runningPort(dir) ?? config.EMBEDDED_PG_PORT), log, applicationName, 'embedded-running');
+    const password = readEmbeddedPassword(config.DATA_DIR);
+    return onUrl(embeddedUrl(runningPort(dir) ?? config.EMBEDDED_PG_PORT, password), log, applicationName, 'embedded-running');
   }
   const opened = await openDatabase(config, log, { poolSize: 1, applicationName });
   // Only the server is kept: the tool's own pool is made like the others.
@@ -59,7 +61,7 @@ export async function openToolDatabase(config: Config, log: Logger, applicationN
 }
 
 /** postmaster.pid's fourth line is the port the server listens on. */
-function runningPort(dir: string): number | null {
+export function runningPort(dir: string): number | null {
   try {
     const port = Number(readFileSync(path.join(dir, 'postmaster.pid'), 'utf8').split('\n')[3]);
     return Number.isInteger(port) && port > 0 ? port : null;

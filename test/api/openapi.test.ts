@@ -99,7 +99,17 @@ describeEachMode(
         '/registry': '/registry',
         '/paths/{src}/{dst}/series': '/paths/A0/A3/series',
         '/healthz': '/healthz',
+        '/topology': '/topology',
+        '/maintenance': '/maintenance',
+        '/maintenance/{id}': '/maintenance/mw_oa1',
+        '/audit': '/audit',
       };
+      await get().db.insertInto('maintenance_windows').values({
+        id: 'mw_oa1', scope: JSON.stringify({ type: 'link', a: 'A1', b: 'A2' }), starts_at: new Date('2026-03-02T09:00:00Z'),
+        ends_at: new Date('2026-03-02T13:00:00Z'), planned_ends_at: new Date('2026-03-02T13:00:00Z'), reason: 'test', created_by: 'KX6ABC', created_at: new Date('2026-03-02T09:00:00Z'),
+      }).execute();
+      await get().db.insertInto('incident_acks').values({ incident_id: 'inc_oa1', by: 'KX6ABC', at: new Date('2026-03-02T10:30:00Z'), note: null }).execute();
+      await get().db.insertInto('audit_log').values({ at: new Date('2026-03-02T10:30:00Z'), actor: 'operator', by: 'KX6ABC', action: 'incident.acknowledge', target: 'inc_oa1', detail: '{}', request_id: null }).execute();
       for (const op of allOperations()) {
         const ok = op.responses.find((r) => r.status === 200);
         if (!ok?.schema || op.method !== 'get') continue;

@@ -3,6 +3,7 @@
 // same request answers the same way again (no state left behind by a bad one).
 import { beforeAll, expect, test } from 'bun:test';
 import fc from 'fast-check';
+import { encodeCursor } from '../../src/api/cursor.ts';
 import { PROBLEM_CONTENT_TYPE } from '../../src/http/problem.ts';
 import { testApp, type TestApp } from '../support/app.ts';
 import { describeEachMode } from '../support/databases.ts';
@@ -11,6 +12,18 @@ import { insertIncident } from '../support/incident-fixtures.ts';
 const RUNS = Number(process.env.MESHMON_PROPERTY_RUNS ?? 60);
 
 const PARAMS = ['status', 'since', 'until', 'kind', 'severity', 'node', 'link', 'route', 'roots', 'limit', 'cursor', 'step', '_', 'Status', 'limit[]', ''];
+
+/**
+ * Cursors anyone can forge (they are base64 JSON): well-formed, but the time
+ * is impossible or the id is not an id. Each must be a 400, never reach the
+ * database.
+ */
+const FORGED_CURSORS = [
+  ['2026-13-01T00:00:00.000000Z', 'inc_a'], ['2026-02-30T00:00:00.000000Z', 'inc_a'], ['2025-02-29T00:00:00.000000Z', 'inc_a'],
+  ['0000-01-01T00:00:00.000000Z', 'inc_a'], ['2026-01-01T24:00:00.000000Z', 'inc_a'], ['2026-01-01T23:59:60.000000Z', 'inc_a'],
+  ['2026-00-10T00:00:00.000000Z', 'inc_a'], ['2026-04-31T12:00:00.000000Z', 'inc_a'], ['2026-03-02T10:00:00.000000Z', 'inc_\u0000'],
+  ['2026-03-02T10:00:00.000000Z', '\u0000'], ['2026-03-02T10:00:00.000000Z', 'a\ud800'], ['2026-03-02T10:00:00.000000Z', 'x'.repeat(201)],
+].map(([t, i]) => encodeCursor({ startedAt: t!, id: i! }));
 
 const value = fc.oneof(
   fc.string({ maxLength: 30 }),
@@ -24,7 +37,9 @@ const value = fc.oneof(
     '2026-03-02T12:00:00Z', '2026-03-02T12:00:00', '2026-03-02', '+275760-09-13T00:00:00Z', '2026-02-30T00:00:00Z',
     '5m', '0s', '1d', '9999999d', 'eyJ0Ijoi', 'bm90IGpzb24', 'eyJ0IjoiMjAyNi0wMy0wMlQxMDowMDowMFoiLCJpIjoiaW5jX2EifQ',
     'a'.repeat(3000), '%', '%zz', '%00', '\u0000', 'x\ud800y', '💥', "'; DROP TABLE incidents; --",
+    'node\u0000', 'A--B\u0000', 'A,B\u0000', '2026-13-01T00:00:00Z', '0000-01-01T00:00:00Z', '0001-01-01T00:00:00+01:00',
   ),
+  fc.constantFrom(...FORGED_CURSORS),
 );
 
 /** Percent-encodes every byte of the UTF-8 text (a lone surrogate becomes U+FFFD, as a browser sends it). */
@@ -38,14 +53,15 @@ const query = fc
   .map((pairs) => pairs.map(([k, v]) => `${enc(k)}=${v}`).join('&'));
 
 const segment = fc.oneof(
-  fc.constantFrom('inc_a', 'inc_b', 'inc_missing', 'node-A', 'node-B', 'by-object', '', '..', '%2F', '%', 'a'.repeat(500)),
+  fc.constantFrom('inc_a', 'inc_b', 'inc_missing', 'node-A', 'node-B', 'by-object', '', '..', '%2F', '%', 'a'.repeat(500), '%00', 'inc_a%00', '%00inc_a', 'node-A%00', '%C0%80', '%01', '%7F'),
   fc.string({ maxLength: 20 }).map(enc),
   rawEscape,
 );
 
 const url = fc.oneof(
-  fc.tuple(fc.constantFrom('/issues', '/issues/by-object', '/summary', '/registry'), query).map(([p, q]) => (q ? `${p}?${q}` : p)),
+  fc.tuple(fc.constantFrom('/issues', '/issues/by-object', '/summary', '/registry', '/maintenance', '/topology', '/audit'), query).map(([p, q]) => (q ? `${p}?${q}` : p)),
   fc.tuple(segment, query).map(([id, q]) => `/issues/${id}${q ? `?${q}` : ''}`),
+  fc.tuple(segment, query).map(([id, q]) => `/maintenance/${id}${q ? `?${q}` : ''}`),
   fc.tuple(segment, segment, query).map(([s, d, q]) => `/paths/${s}/${d}/series${q ? `?${q}` : ''}`),
 );
 
@@ -80,6 +96,62 @@ describeEachMode(
         }),
         { numRuns: RUNS * 4 },
       );
+    });
+  },
+  ['apache', 'none'],
+);
+
+describeEachMode(
+  'read API: hostile ids and cursors',
+  (get) => {
+    test('a NUL or a control character in an id or a name, and a forged cursor, are a 400 naming the parameter', async () => {
+      await get().truncate();
+      const t = testApp(get(), { now: '2026-03-02T12:00:00Z' });
+      const cases: Array<[string, string]> = [
+        ['/issues/%00', 'id'], ['/issues/inc_a%00', 'id'], ['/issues/%01', 'id'], ['/issues/a%7Fb', 'id'], ['/issues/%C0%80', 'id'],
+        ['/issues/by-object?node=%00', 'node'], ['/issues/by-object?node=A%00', 'node'], ['/issues/by-object?link=A--B%00', 'link'],
+        ['/issues/by-object?route=A,B%00', 'route'], ['/issues?node=%00', 'node'], ['/paths/A%00/B/series', 'src'], ['/paths/A/%00/series', 'dst'],
+        ['/issues?since=0000-01-01T00:00:00Z', 'since'], ['/issues?until=2026-13-01T00:00:00Z', 'until'], ['/issues?since=2026-02-30T00:00:00Z', 'since'],
+        ['/paths/A/B/series?since=0001-01-01T00:00:00%2B01:00', 'since'], ['/maintenance/%00', 'id'], ['/maintenance/mw_a%00', 'id'],
+        ['/maintenance?cursor=' + FORGED_CURSORS[0], 'cursor'],
+        ...FORGED_CURSORS.flatMap((c) => [[`/issues?cursor=${c}`, 'cursor'], [`/issues/by-object?node=A&cursor=${c}`, 'cursor']] as Array<[string, string]>),
+      ];
+      for (const [u, param] of cases) {
+        const r = await t.json(u);
+        expect({ u, status: r.status }).toEqual({ u, status: 400 });
+        expect(r.res.headers.get('content-type')).toStartWith(PROBLEM_CONTENT_TYPE);
+        expect({ u, paths: r.body.errors.map((e: { path: string }) => e.path) }).toEqual({ u, paths: [param] });
+      }
+    });
+  },
+  ['apache', 'none'],
+);
+
+describeEachMode(
+  'writes: text the database cannot store',
+  (get) => {
+    test('a NUL or another control character in who, a note or a reason is a 4xx naming the field, never a 500', async () => {
+      await get().truncate();
+      await insertIncident(get().db, { id: 'inc_a', started_at: '2026-03-02T10:00:00Z' });
+      const token = 'operator-token-0123456789';
+      const t = testApp(get(), { now: '2026-03-02T12:00:00Z', env: { OPERATOR_TOKEN: token } });
+      const auth = { Authorization: `Bearer ${token}` };
+      const window = { by: 'KX6ABC', scope: { type: 'mesh' }, ends_at: '2026-03-02T13:00:00Z', reason: 'antenna work' };
+      const cases: Array<[string, string, unknown, string]> = [
+        ['POST', '/issues/inc_a/ack', { by: 'KX6\u0000ABC' }, 'by'],
+        ['POST', '/issues/inc_a/ack', { by: 'KX6ABC', note: 'on it\u0000' }, 'note'],
+        ['POST', '/issues/inc_a/notes', { by: 'KX6ABC', note: '\u0007bell' }, 'note'],
+        ['POST', '/maintenance', { ...window, reason: 'antenna\u0000work' }, 'reason'],
+        ['POST', '/maintenance', { ...window, by: '\u0000' }, 'by'],
+        ['DELETE', '/maintenance/mw_x?by=a%00', undefined, 'by'],
+      ];
+      for (const [method, u, body, field] of cases) {
+        const r = await t.json(u, { method, headers: { 'Content-Type': 'application/json', ...auth }, ...(body ? { body: JSON.stringify(body) } : {}) });
+        expect({ u, field, status: r.status }).toEqual({ u, field, status: method === 'DELETE' ? 400 : 422 });
+        expect(r.body.errors.map((e: { path: string }) => e.path)).toEqual([field]);
+      }
+      // Tab and line breaks are text.
+      expect((await t.post('/issues/inc_a/notes', { by: 'KX6ABC', note: 'line one\nline two\tand a tab' }, { headers: auth })).status).toBe(201);
     });
   },
   ['apache', 'none'],

@@ -24,9 +24,12 @@ describeEachMode('GET /summary', (get) => {
         roots: 0,
         by_severity: { minor: 0, major: 0, critical: 0 },
         by_kind: { rf_drop: 0, jitter_burst: 0, loss_spike: 0, route_flap: 0, bottleneck: 0, node_overload: 0, agent_silent: 0, partition: 0, agent_misreport: 0 },
+        acknowledged: 0,
+        maintenance: 0,
       },
       last_ingest_at: null,
       last_engine_tick_at: null,
+      engine: { state: 'unknown', last_tick_at: null, last_success_at: null, error: null },
       generated_at: '2026-03-02T12:00:00.000Z',
     });
   });

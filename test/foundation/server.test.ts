@@ -51,7 +51,7 @@ function parseRaw(raw: string) {
 
 describe('startServer on the embedded database', () => {
   test('data survives a restart of the collector on the same DATA_DIR', async () => {
-    const data = await tempDataDir('meshmon-embedded');
+    const data = await tempDataDir('meshmon-server-data');
     cleanups.push(data.remove);
     const config = configFrom({ ...quiet, DATA_DIR: data.dir, EMBEDDED_PG_PORT: String(await findFreePort()) });
     const pidFile = path.join(data.dir, 'postgres', 'postmaster.pid');
@@ -76,7 +76,7 @@ describe('startServer on the embedded database', () => {
   }, 120_000);
 
   test('a second collector on a DATA_DIR in use by a live one is refused, the first keeps running', async () => {
-    const data = await tempDataDir('meshmon-embedded-busy');
+    const data = await tempDataDir('meshmon-server-busy');
     cleanups.push(data.remove);
     const config = configFrom({ ...quiet, DATA_DIR: data.dir, EMBEDDED_PG_PORT: String(await findFreePort()) });
     const first = await startServer(config, silentLogger);

@@ -48,6 +48,8 @@ const nasty = fc.oneof(
     '', ' ', 'unknown', 'node A', 'a'.repeat(300), '\u0000', 'x\ud800y', '\udfff', '💥', '../etc', "'; DROP TABLE nodes; --",
     '2026-03-02T12:00:00Z', '2026-03-02T12:00:00', '9999-12-31T23:59:59Z', '0001-01-01T00:00:00Z', '2026-02-29T00:00:00Z',
     '+275760-09-13T00:00:00Z', '0000-06-01T00:00:00Z', '9999-12-31T23:59:59-23:59', '0001-01-01T00:00:00+01:00', null, true, [], {}, [[[]]], { __proto__: 1 }, ['node-A'], { from: 'a', to: 'b' },
+    '2026-13-01T00:00:00Z', '2026-02-30T00:00:00Z', '2026-01-01T24:00:00Z', '2026-01-01T23:59:60Z', '0000-00-00T00:00:00Z',
+    'node-A\u0000', '\u0000node-A', 'node\u0000.mesh', ['node-A', '\u0000'], { '\u0000': 1 }, 'x'.repeat(70_000),
   ),
 );
 
@@ -162,10 +164,13 @@ describeEachMode('POST /ingest under random input', (get) => {
     // Retention off the table: 10,000 years.
     const t = testApp(get(), { now: new Date(NOW), env: { RETENTION_RAW_DAYS: '3660000' } });
     const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+    // Well-formed but impossible fields too: month 0 and 13, 29–31 February, day 32, hour 24, minute and second 60.
     const stamp = fc.record({
-      y: fc.oneof(fc.integer({ min: 0, max: 9999 }), fc.constantFrom(0, 1, 9999)), mo: fc.integer({ min: 1, max: 12 }),
-      d: fc.integer({ min: 1, max: 28 }), h: fc.integer({ min: 0, max: 23 }), z: fc.oneof(fc.constant('Z'), fc.integer({ min: -1439, max: 1439 })),
-    }).map(({ y, mo, d, h, z }) => `${pad(y, 4)}-${pad(mo)}-${pad(d)}T${pad(h)}:00:00${typeof z === 'string' ? z : `${z < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(z) / 60))}:${pad(Math.abs(z) % 60)}`}`);
+      y: fc.oneof(fc.integer({ min: 0, max: 9999 }), fc.constantFrom(0, 1, 9999)), mo: fc.oneof(fc.integer({ min: 1, max: 12 }), fc.constantFrom(0, 13)),
+      d: fc.oneof(fc.integer({ min: 1, max: 28 }), fc.integer({ min: 0, max: 32 })), h: fc.oneof(fc.integer({ min: 0, max: 23 }), fc.constant(24)),
+      mi: fc.oneof(fc.constant(0), fc.constantFrom(59, 60)), sec: fc.oneof(fc.constant(0), fc.constantFrom(59, 60)),
+      z: fc.oneof(fc.constant('Z'), fc.integer({ min: -1439, max: 1439 })),
+    }).map(({ y, mo, d, h, mi, sec, z }) => `${pad(y, 4)}-${pad(mo)}-${pad(d)}T${pad(h)}:${pad(mi)}:${pad(sec)}${typeof z === 'string' ? z : `${z < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(z) / 60))}:${pad(Math.abs(z) % 60)}`}`);
     await fc.assert(
       fc.asyncProperty(stamp, fc.constantFrom('sent_at', 'crash_time', 'timestamp'), async (ts, field) => {
         const msg = field === 'sent_at' ? pathResult({ sent_at: ts })
