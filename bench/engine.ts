@@ -16,6 +16,7 @@ import { createDatabase, createPool } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { runTick, type TickResult } from '../src/engine/engine.ts';
 import { DEFAULT_RULES } from '../src/engine/rules.config.ts';
+import { linksTouching } from '../src/engine/signals.repository.ts';
 import { createScratchDatabase } from '../test/support/admin.ts';
 import { analyze, insertHealth, insertHops, insertProbes, tableSizes, upsertNodesFrom } from './engine-fill.repository.ts';
 import { Mesh, type Traffic } from './engine-traffic.ts';
@@ -103,6 +104,19 @@ async function main() {
       const runs = steady.map((s) => s.result.rules.find((x) => x.rule === r.rule)?.durationMs ?? 0);
       console.log(`| ${r.rule} | ${ms(r.durationMs)} | ${ms(median(runs))} | ${ms(Math.max(...runs))} | ${r.findings} | ${r.health}${r.error ? ` error: ${r.error}` : ''} |`);
     }
+
+    // What a tick adds while a partition is possible (several nodes silent
+    // together, others reporting): the partition rule reads the links of the
+    // last hour around the nodes that are not reporting — here ten of them.
+    const reads: number[] = [];
+    let linkCount = 0;
+    for (let i = 0; i < 3; i++) {
+      const r0 = performance.now();
+      const from = new Date(now.getTime() - DEFAULT_RULES.partition.topology_min * 60_000);
+      linkCount = (await linksTouching(db, { from, now, nodes: mesh.names.slice(0, 10) })).length;
+      reads.push(performance.now() - r0);
+    }
+    console.log(`\ntopology read of a tick while a partition is possible (10 nodes not reporting): median of 3 ${ms(median(reads))}, ${linkCount} links`);
   } finally {
     await db.destroy();
     await scratch.drop();

@@ -40,11 +40,17 @@ export function correlate(all: Tracked[], { now }: CorrelateOptions): void {
   const partitions = all.filter((t) => t.kind === 'partition').sort(order(['partition']));
   const outages = all.filter(isStar).sort(order(['agent_silent']));
 
+  const byId = new Map(all.map((t) => [t.id, t]));
   for (const c of all) {
-    // A parent outside the live set was assigned earlier: keep it.
-    if (c.parentId) continue;
     let root: Tracked | undefined;
-    if (ROUTE_CHILDREN.has(c.kind)) root = routeRoots.find((r) => explains(r, c, now));
+    if (c.parentId) {
+      // A child keeps its parent — unless that is a node's agent_silent and
+      // the partition that node turned out to be cut off behind explains the
+      // child too: the route incidents into a group belong to the group's root.
+      const parent = byId.get(c.parentId);
+      if (!parent || parent.kind !== 'agent_silent' || !ROUTE_CHILDREN.has(c.kind)) continue;
+      root = partitions.find((p) => explains(p, c, now));
+    } else if (ROUTE_CHILDREN.has(c.kind)) root = routeRoots.find((r) => explains(r, c, now));
     else if (c.kind === 'agent_silent' && !isStar(c)) root = partitions.find((p) => cutOffBehind(p, c, now)) ?? outages.find((s) => silentWith(s, c, now));
     if (!root) continue;
     c.parentId = root.id;

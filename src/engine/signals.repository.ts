@@ -349,21 +349,55 @@ export async function firstMeshReportAfter(db: Executor, p: { now: Date; since: 
 }
 
 /**
- * The links seen in (from, now]: every hop of hop_quality and every pair of
- * consecutive nodes of a path's hop list, as sorted pairs, once each. Read only
- * while a partition is possible (several nodes silent, others reporting).
+ * The links seen in (from, now] that touch one of `nodes`: every hop of
+ * hop_quality, and every pair of consecutive nodes in the hop list of a
+ * window in which nothing came back (such a window has no hop rows, but its
+ * path still shows the way into what it could not reach; an answered
+ * window's hops are all in hop_quality). As sorted pairs, once each. Read
+ * only while a partition is possible, for the nodes that are not reporting:
+ * the links among reporting nodes never matter to it.
  */
-export async function meshLinks(db: Executor, p: { from: Date; now: Date }): Promise<Link[]> {
+export async function linksTouching(db: Executor, p: { from: Date; now: Date; nodes: string[] }): Promise<Link[]> {
+  if (!p.nodes.length) return [];
+  const lost = sql.raw(`AND (jitter_ms > ${NOTABLE.jitterMs} OR loss_pct > ${NOTABLE.lossPct})`);
   const { rows } = await sql<Link>`
+    WITH n AS (SELECT unnest(${p.nodes}::text[]) AS node)
     SELECT DISTINCT LEAST(x, y) AS a, GREATEST(x, y) AS b FROM (
-      SELECT DISTINCT from_node AS x, to_node AS y FROM hop_quality
+      SELECT from_node AS x, to_node AS y FROM hop_quality
       WHERE time > ${p.from} AND time <= ${p.now}
-      UNION
+        AND (from_node IN (SELECT node FROM n) OR to_node IN (SELECT node FROM n))
+      UNION ALL
       SELECT r.route[i], r.route[i + 1]
-      FROM (SELECT DISTINCT route FROM path_probe WHERE time > ${p.from} AND time <= ${p.now} AND cardinality(route) > 1) r
+      FROM (
+        SELECT DISTINCT route FROM path_probe
+        WHERE time > ${p.from} AND time <= ${p.now} AND loss_pct >= 100 AND cardinality(route) > 1 ${lost}
+      ) r
       CROSS JOIN LATERAL generate_series(1, cardinality(r.route) - 1) AS i
+      WHERE r.route[i] IN (SELECT node FROM n) OR r.route[i + 1] IN (SELECT node FROM n)
     ) e
     WHERE x <> y
     ORDER BY 1, 2`.execute(db);
   return rows;
+}
+
+/**
+ * Per listed node (routers that send no reports of their own): the latest
+ * hop sample in (since, now] through it from a window in which a probe came
+ * back — the router was up then. Nodes without one are missing.
+ */
+export async function lastAnsweredThrough(db: Executor, p: { nodes: string[]; since: Date; now: Date }): Promise<Map<string, number>> {
+  if (!p.nodes.length) return new Map();
+  const { rows } = await sql<{ node: string; at: number }>`
+    WITH n AS (SELECT unnest(${p.nodes}::text[]) AS node)
+    SELECT x.node, ${ms('max(x.time)')} AS at FROM (
+      SELECT from_node AS node, time, src, dst FROM hop_quality WHERE time > ${p.since} AND time <= ${p.now} AND from_node IN (SELECT node FROM n)
+      UNION ALL
+      SELECT to_node, time, src, dst FROM hop_quality WHERE time > ${p.since} AND time <= ${p.now} AND to_node IN (SELECT node FROM n)
+    ) x
+    WHERE EXISTS (
+      SELECT 1 FROM path_probe w
+      WHERE w.src = x.src AND w.dst = x.dst AND w.time = x.time AND (w.loss_pct IS NULL OR w.loss_pct < 100)
+    )
+    GROUP BY x.node`.execute(db);
+  return new Map(rows.map((r) => [r.node, Number(r.at)]));
 }

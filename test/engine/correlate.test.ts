@@ -106,6 +106,18 @@ describe('correlate', () => {
     expect(from.parentId).toBeNull();
   });
 
+  test('a route incident adopted by a node’s silence moves to the partition that node turns out to be cut off behind', () => {
+    const silentC = inc('agent_silent', node('C'), 10, { isNew: false });
+    const into = over('loss_spike', 'ABC', 9, { isNew: false });
+    correlate([silentC, into], { now: min(15) });
+    expect(into.parentId).toBe(silentC.id);
+    const p = inc('partition', link('B', 'C'), 10, { nodes: ['C', 'D'] });
+    correlate([silentC, into, p], { now: min(16) });
+    expect(silentC.parentId).toBe(p.id);
+    expect(into.parentId).toBe(p.id);
+    expect(into.events.map((e) => e.event)).toEqual(['reparented', 'reparented']);
+  });
+
   test('the outage ("*") adopts the silences that began within a threshold of it and were noticed before the mesh came back', () => {
     const star = inc('agent_silent', node('*'), 20, { detected: 25, state: { status: 'clearing', clearSince: min(40) } });
     const early = inc('agent_silent', node('A'), 20.5, { detected: 25, isNew: false, evidence: { silence_threshold_s: 300 } });

@@ -30,6 +30,15 @@ const MESHES: Record<string, MeshSpec> = {
       { kind: 'outage', atMin: 160, minutes: 14 },
     ],
   },
+  // routers without an agent: a site hangs on one of them (still up: probes through it come back)
+  'mesh16-agentless-routers': {
+    seed: 77, core: 12, extraLinks: 5, agentless: 2, minutes: 120,
+    sites: [{ size: 3, uplinks: 1, viaAgentless: true }, { size: 2, uplinks: 2 }],
+    faults: [
+      { kind: 'partition', atMin: 20, minutes: 18, site: 0 },
+      { kind: 'partition', atMin: 70, minutes: 15, site: 1 },
+    ],
+  },
   // the upstream agent's network_status; a lost probe still shows its hops with ordinary-looking values
   'mesh14-field-stale-hops': {
     seed: 54, core: 10, extraLinks: 4, minutes: 150, style: 'field', lostHops: 'stale',

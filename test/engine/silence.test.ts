@@ -160,6 +160,16 @@ describe('findPartitions: graph in, verdict out', () => {
     expect(decide(nodes, links(['A', 'Y'], ['Y', 'C'], ['C', 'D']))).toEqual([{ scope: 'link:A,Y', group: ['C', 'D'] }]);
   });
 
+  test('a router without an agent is up when probes through it still came back after the group fell silent', () => {
+    const nodes = [node('A', 0.2), node('C', 6), node('D', 6.2)];
+    const topo = links(['A', 'Y'], ['Y', 'C'], ['C', 'D']);
+    const up = (at: number) => findPartitions({ nodes, exclude: new Set(), links: topo, minNodes: 2, routersAnswered: new Map([['Y', at]]) }).map((v) => scopeKey(v.scope));
+    // answered a minute ago: Y is up, the link Y–C is what failed
+    expect(up(now - 60_000)).toEqual(['link:C,Y']);
+    // last answered before the group fell silent: Y is part of the way in
+    expect(up(now - 7 * 60_000)).toEqual(['link:A,Y']);
+  });
+
   test('no reporting node, one silent node, nodes silent at different times, or a group cut off in no link seen: no partition', () => {
     const topo = links(['A', 'B'], ['B', 'C'], ['C', 'D']);
     // everyone within a report interval of each other: an outage, not a partition

@@ -2,7 +2,7 @@ import { scopeKey, type LinkScope, type NodeScope } from '../../incidents/incide
 import { link, uniqueLinks, uniqueRoutes, type Link } from '../../incidents/keys.ts';
 import { MINUTE, type Finding, type OpenIncident, type Rule, type Run } from '../rule.ts';
 import type { RulesConfig } from '../rules.config.ts';
-import { firstReportsAfter, meshLinks, type RouteWindow } from '../signals.repository.ts';
+import { firstReportsAfter, lastAnsweredThrough, linksTouching, type RouteWindow } from '../signals.repository.ts';
 import { silenceInput, silenceView, type NodeSilence, type SilenceView } from './agent_silent.ts';
 import { isBad, notable } from './common.ts';
 
@@ -59,6 +59,31 @@ export function partitionCandidates(nodes: readonly NodeSilence[], exclude: Read
   );
 }
 
+/**
+ * The nodes whose links the decision needs: every known node that is not
+ * reporting for some candidate cluster (the cut-off parts are made of them;
+ * links among reporting nodes never matter).
+ */
+export function nodesToMap(nodes: readonly NodeSilence[], candidates: readonly NodeSilence[][]): string[] {
+  const reporting = candidates.map((c) => reportingAfter(c, nodes));
+  return nodes.filter((n) => reporting.some((r) => !r.has(n.node))).map((n) => n.node);
+}
+
+/** Nodes of `links` that no agent reports for (routers without one) and whose own links were not read yet. */
+export function unmappedRouters(links: readonly Link[], known: ReadonlySet<string>, mapped: ReadonlySet<string>): string[] {
+  const out = new Set<string>();
+  for (const l of links) for (const n of [l.a, l.b]) if (!known.has(n) && !mapped.has(n)) out.add(n);
+  return [...out].sort(byName);
+}
+
+/** The earliest instant after which a router's answered probe shows it up for some candidate cluster. */
+export function routersUpAfter(candidates: readonly NodeSilence[][]): number {
+  return Math.min(...candidates.map((c) => Math.max(...c.map((n) => n.last)) + Math.min(...c.map((n) => n.thresholdMs)) / 2));
+}
+
+/** Rounds of reading links beyond the silent nodes, through routers without an agent. */
+const MAX_MAP_ROUNDS = 4;
+
 export interface PartitionInput {
   /** Every node that has reported (retired ones included). */
   nodes: readonly NodeSilence[];
@@ -69,6 +94,13 @@ export interface PartitionInput {
   minNodes: number;
   /** Only groups whose last report came after this (ms): see partitionCandidates. */
   since?: number;
+  /**
+   * Routers without an agent (nodes of `links` that never reported): when a
+   * probe through each last came back (ms). One still answering after the
+   * group fell silent is up — on the reporting side; one that did not is part
+   * of the way into the cut-off part. Absent: not up.
+   */
+  routersAnswered?: ReadonlyMap<string, number>;
 }
 
 export interface PartitionVerdict {
@@ -98,7 +130,7 @@ export interface PartitionVerdict {
  * that is neither silent nor reporting yet (it may be about to fall silent
  * with the rest) is decided at a later tick, once it is one or the other.
  */
-export function findPartitions({ nodes, exclude, links, minNodes, since }: PartitionInput): PartitionVerdict[] {
+export function findPartitions({ nodes, exclude, links, minNodes, since, routersAnswered }: PartitionInput): PartitionVerdict[] {
   const info = new Map(nodes.map((n) => [n.node, n]));
   const adj = new Map<string, Set<string>>();
   for (const l of links) {
@@ -111,6 +143,8 @@ export function findPartitions({ nodes, exclude, links, minNodes, since }: Parti
   const out: PartitionVerdict[] = [];
   for (const cluster of partitionCandidates(nodes, exclude, minNodes, since)) {
     const reporting = reportingAfter(cluster, nodes);
+    const after = Math.max(...cluster.map((n) => n.last)) + Math.min(...cluster.map((n) => n.thresholdMs)) / 2;
+    for (const [router, at] of routersAnswered ?? []) if (!info.has(router) && at > after) reporting.add(router);
     const members = new Set(cluster.map((n) => n.node));
     const seen = new Set<string>();
     for (const m of cluster) {
@@ -189,6 +223,8 @@ export interface PartitionStepInput {
   open: readonly OpenIncident[];
   /** The links seen over the last topology_min; null when not read (no group could be cut off). */
   links: readonly Link[] | null;
+  /** Routers without an agent: when a probe through each last came back (findPartitions). */
+  routersAnswered?: ReadonlyMap<string, number>;
   /** Per node behind an open partition: its first report after it fell silent (null: none yet). */
   resumed: ReadonlyMap<string, Date | null>;
   /** Bad windows of the routes' lookback: the routes into a group are listed in its impact. */
@@ -203,13 +239,14 @@ export interface PartitionStepInput {
  * silent and clear from the first report of any of it (the link is back).
  * Like agent_silent, a partition whose nodes are all retired closes "retired".
  */
-export function partitionFindings({ now, view, open, links, resumed, bad, rules }: PartitionStepInput): Finding[] {
+export function partitionFindings({ now, view, open, links, routersAnswered, resumed, bad, rules }: PartitionStepInput): Finding[] {
   const cfg = rules.partition;
   const info = new Map(view.nodes.map((n) => [n.node, n]));
   const exclude = partitionExclusions(view, open);
   const openKeys = new Set(open.map((o) => scopeKey(o.scope)));
   const fresh = links
-    ? findPartitions({ nodes: view.nodes, exclude, links, minNodes: cfg.min_nodes, since: topologySince(now, rules) }).filter((v) => !openKeys.has(scopeKey(v.scope)))
+    ? findPartitions({ nodes: view.nodes, exclude, links, minNodes: cfg.min_nodes, since: topologySince(now, rules), ...(routersAnswered ? { routersAnswered } : {}) })
+        .filter((v) => !openKeys.has(scopeKey(v.scope)))
     : [];
   const silenceMs = rules.agent_silent.min_silence_min * MINUTE;
   const known = view.known.length;
@@ -276,10 +313,26 @@ export const partition: Rule = {
     const { now, rules } = ctx;
     const view = silenceView(await silenceInput(db, ctx));
     const open = ctx.open('partition');
-    // The topology is read only when a group could be cut off: most ticks it is not.
     const since = topologySince(now, rules);
     const candidates = partitionCandidates(view.nodes, partitionExclusions(view, open), rules.partition.min_nodes, since);
-    const links = candidates.length ? await meshLinks(db, { from: new Date(since), now }) : null;
+    // The topology is read only when a group could be cut off (most ticks it
+    // is not), and only around the nodes that are not reporting: the links
+    // that touch them, then those of any router without an agent they lead to.
+    let links: Link[] | null = null;
+    let routersAnswered: Map<string, number> | undefined;
+    if (candidates.length) {
+      const known = new Set(view.nodes.map((n) => n.node));
+      let toRead = nodesToMap(view.nodes, candidates);
+      const mapped = new Set<string>();
+      links = [];
+      for (let round = 0; toRead.length && round < MAX_MAP_ROUNDS; round++) {
+        for (const n of toRead) mapped.add(n);
+        links.push(...(await linksTouching(db, { from: new Date(since), now, nodes: toRead })));
+        toRead = unmappedRouters(links, known, mapped);
+      }
+      const routers = unmappedRouters(links, known, new Set());
+      if (routers.length) routersAnswered = await lastAnsweredThrough(db, { nodes: routers, since: new Date(routersUpAfter(candidates)), now });
+    }
     // Members of an open partition were all silent when it opened: nothing
     // arrived from them in the min_silence before, so a report after that is a return.
     const silenceMs = rules.agent_silent.min_silence_min * MINUTE;
@@ -288,6 +341,6 @@ export const partition: Rule = {
       nodes: open.flatMap((o) => o.nodes.map((node) => ({ node, since: new Date(o.detectedAt.getTime() - silenceMs) }))),
     });
     const bad = (await notable(db, ctx)).filter((w) => isBad(w, rules));
-    return partitionFindings({ now, view, open, links, resumed, bad, rules });
+    return partitionFindings({ now, view, open, links, ...(routersAnswered ? { routersAnswered } : {}), resumed, bad, rules });
   },
 };

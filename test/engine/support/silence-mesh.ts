@@ -26,6 +26,8 @@ export interface SiteSpec {
   uplinks: number;
   /** Give the gateway a name holding "--". */
   dashedName?: boolean;
+  /** Hang it on the core's routers without an agent. */
+  viaAgentless?: boolean;
 }
 
 export interface MeshSpec {
@@ -34,6 +36,8 @@ export interface MeshSpec {
   core: number;
   /** Links of the core beyond a spanning tree. */
   extraLinks: number;
+  /** Core routers without an agent: they never report, but forward and answer probes. */
+  agentless?: number;
   sites: SiteSpec[];
   minutes: number;
   faults: MeshFault[];
@@ -95,13 +99,15 @@ export function meshRecording(spec: MeshSpec): MeshRecording {
   };
   for (let i = 1; i < core.length; i++) addEdge(core[i]!, core[int(i)]!);
   for (let k = 0; k < spec.extraLinks; k++) addEdge(core[int(core.length)]!, core[int(core.length)]!);
+  const noAgent = new Set(core.slice(0, spec.agentless ?? 0));
   const sites = spec.sites.map((s) => {
     const nodes = [name(s.dashedName)];
     for (let i = 1; i < s.size; i++) nodes.push(name());
     for (let i = 1; i < nodes.length; i++) addEdge(nodes[i]!, nodes[int(i)]!);
     if (nodes.length > 2) addEdge(nodes[nodes.length - 1]!, nodes[0]!);
     const ups = new Set<string>();
-    while (ups.size < Math.min(s.uplinks, core.length)) ups.add(core[int(core.length)]!);
+    const pool = s.viaAgentless && noAgent.size ? [...noAgent] : core;
+    while (ups.size < Math.min(s.uplinks, pool.length)) ups.add(pool[int(pool.length)]!);
     const uplinks = [...ups].map((c) => link(c, nodes[0]!));
     for (const u of uplinks) addEdge(u.a, u.b);
     return { nodes, uplinks };
@@ -143,7 +149,7 @@ export function meshRecording(spec: MeshSpec): MeshRecording {
     const span = { start_at: iso(minute(f.atMin)), end_at: iso(minute(f.atMin + f.minutes)) };
     if (f.kind === 'outage') expected.push({ kind: 'agent_silent', scope: { type: 'node', node: '*' }, ...span });
     else if (f.kind === 'silent') {
-      const n = f.node ?? core[int(core.length)]!;
+      const n = f.node ?? core.filter((c) => !noAgent.has(c))[int(core.length - noAgent.size)]!;
       silentNode.set(f, n);
       expected.push({ kind: 'agent_silent', scope: { type: 'node', node: n }, ...span });
     } else {
@@ -169,6 +175,7 @@ export function meshRecording(spec: MeshSpec): MeshRecording {
   const r1 = (x: number) => Math.round(x * 10) / 10;
   const r3 = (x: number) => Math.round(x * 1000) / 1000;
   names.forEach((src, i) => {
+    if (noAgent.has(src)) return;
     const phase = int(40_000);
     const healthPhase = int(320_000);
     const peers = names.filter((n) => n !== src);
