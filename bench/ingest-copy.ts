@@ -3,8 +3,7 @@
 // database. No validation, no duplicate checks, no registry: what the disk and
 // PostgreSQL can take at best.
 import type { Config } from '../src/config.ts';
-import { AgentMessage } from '../src/ingest/ingest.schema.ts';
-import { toRows } from '../src/ingest/ingest.service.ts';
+import { rowsOf } from '../src/ingest/ingest.service.ts';
 
 const csv = (v: unknown): string => {
   if (v === null || v === undefined) return '';
@@ -21,8 +20,7 @@ const TABLES = {
 
 /** CSV per table for the messages' rows; built before the clock starts. */
 export function copyPayloads(messages: unknown[], config: Config, receivedAt = new Date()) {
-  const parsed = messages.map((m) => AgentMessage.parse(m));
-  const rows = toRows(parsed, { receivedAt, config });
+  const rows = rowsOf(messages, { receivedAt, config });
   const recv = receivedAt.toISOString();
   const sources = {
     path_probe: rows.path, hop_quality: rows.hop, agent_health: rows.health, crash_report: rows.crash,

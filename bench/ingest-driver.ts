@@ -7,11 +7,16 @@
 //
 // --split agents (default): each client carries the messages of its own set of
 // sending nodes, as agents do (one agent posts its own measurements).
+// --shape upstream: the AREDN-Phonebook agent's traffic instead of batches:
+// one message per request, a network_status holding the node's last 20 probes
+// (so most of each report repeats the one before), pretty-printed, over
+// HTTP/1.0 with `Connection: close`, a new connection each, to /api/reports.
 // --split mixed: every batch holds the next messages of all nodes, so every
 // request updates the same registry rows: the worst case, where concurrent
 // requests queue on those row locks until the one before commits.
+import net from 'node:net';
 import { parseArgs } from 'node:util';
-import { batches, buildMessages } from './ingest-messages.ts';
+import { batches, buildMessages, upstreamShape } from './ingest-messages.ts';
 
 const { values } = parseArgs({
   options: {
@@ -23,23 +28,46 @@ const { values } = parseArgs({
     'end-at': { type: 'string' },
     warmup: { type: 'string', default: '20' },
     split: { type: 'string', default: 'agents' },
+    shape: { type: 'string', default: 'batch' },
   },
 });
+const UPSTREAM = values.shape === 'upstream';
 const CLIENTS = Number(values.clients);
 const url = `${values.url}/ingest`;
-const messages = buildMessages(values.scenarios!.split(','), Number(values.passes), values['end-at'] ? Number(values['end-at']) : undefined);
+const built = buildMessages(values.scenarios!.split(','), Number(values.passes), values['end-at'] ? Number(values['end-at']) : undefined);
+const messages = UPSTREAM ? upstreamShape(built) : built;
 const sender = (m: Record<string, any>): string => m.src ?? m.node;
 const hash = (s: string) => [...s].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7);
 /** Per client, its batches in time order. */
 const queues = (values.split === 'mixed'
   ? [messages]
   : Array.from({ length: CLIENTS }, (_, i) => messages.filter((m) => hash(sender(m)) % CLIENTS === i))
-).map((ms) => batches(ms, Number(values.batch)).map((b) => ({ n: b.length, body: JSON.stringify(b) })));
+).map((ms) => UPSTREAM
+  ? ms.map((m) => ({ n: 1, body: JSON.stringify(m, null, 2) }))
+  : batches(ms, Number(values.batch)).map((b) => ({ n: b.length, body: JSON.stringify(b) })));
 const bodies = queues.flat();
 const bytes = bodies.reduce((s, b) => s + b.body.length, 0);
 
-const post = (body: string) =>
-  fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body, keepalive: true });
+const { hostname, port } = new URL(url);
+
+/** As the agent's http_client.c: a new connection, HTTP/1.0, Connection: close; it reads the status line. */
+function postLikeTheAgent(body: string): Promise<{ status: number; arrayBuffer(): Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: hostname, port: Number(port) });
+    let head = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (c: string) => { head += c; });
+    sock.on('error', reject);
+    sock.on('end', () => resolve({ status: Number(head.split(' ')[1]), arrayBuffer: async () => {} }));
+    sock.on('connect', () => sock.write(
+      `POST /api/reports HTTP/1.0\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    ));
+  });
+}
+
+const post = (body: string) => UPSTREAM
+  ? postLikeTheAgent(body)
+  : fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body, keepalive: true });
 
 // Warm-up (JIT, pool connections): the first batches of each queue, not counted.
 const warm = queues.flatMap((q) => q.splice(0, Math.ceil(Number(values.warmup) / queues.length)));

@@ -47,3 +47,18 @@ export function batches<T>(xs: T[], size: number): T[][] {
   for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
   return out;
 }
+
+/**
+ * The messages as the AREDN-Phonebook agent sends them: each network_status
+ * carries the node's last `keep` probes (its own and those of its earlier
+ * reports), so most of every report repeats the one before.
+ */
+export function upstreamShape(messages: Msg[], keep = 20): Msg[] {
+  const recent = new Map<string, Msg[]>();
+  return messages.map((m) => {
+    if (m.type !== 'network_status') return m;
+    const list = [...m.probes, ...(recent.get(m.node) ?? [])].slice(0, keep);
+    recent.set(m.node, list);
+    return { ...m, probe_count: list.length, probes: list };
+  });
+}

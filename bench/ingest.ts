@@ -1,5 +1,6 @@
 // Ingest bench: `./node_modules/.bin/bun bench/ingest.ts [--mode apache|none]
-// [--batch 100] [--clients 4] [--core-passes 3] [--field-passes 6] [--write]`.
+// [--batch 100] [--clients 4] [--core-passes 3] [--field-passes 6]
+// [--upstream-passes 2] [--only core,field,mixed,upstream] [--write]`.
 //
 // For each workload (the core-type recording mesh16-core, and the field
 // agent's network_status recording mesh20-field), on a fresh scratch database
@@ -7,7 +8,9 @@
 // - starts the collector as its own process (`bin/meshmon serve`, engine off,
 //   crons parked, LOG_LEVEL=info as in production);
 // - drives it from another process (bench/ingest-driver.ts) with `--clients`
-//   keep-alive connections posting batches of `--batch` messages;
+//   keep-alive connections posting batches of `--batch` messages (the
+//   upstream row: as the AREDN-Phonebook agent posts, one pretty-printed
+//   report of its last 20 probes per request, HTTP/1.0, a new connection each);
 // - samples the collector's RSS and CPU time;
 // - loads the same rows with COPY into another fresh database, for comparison.
 // Prints the figures; --write also writes docs/bench/ingest.md with the
@@ -33,6 +36,8 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '4' },
     'core-passes': { type: 'string', default: '3' },
     'field-passes': { type: 'string', default: '6' },
+    'upstream-passes': { type: 'string', default: '2' },
+    only: { type: 'string', default: 'core,field,mixed,upstream' },
     write: { type: 'boolean', default: false },
   },
 });
@@ -70,7 +75,7 @@ interface Result {
 
 const mb = (b: number) => Math.round(b / 1048576);
 
-async function run(workload: string, scenarios: string[], passes: number, split: 'agents' | 'mixed'): Promise<Result> {
+async function run(workload: string, scenarios: string[], passes: number, split: 'agents' | 'mixed', shape: 'batch' | 'upstream' = 'batch'): Promise<Result> {
   const endAt = Date.now() - 60_000;
   const db = await scratch('meshmon_bench_ingest');
   let collector: Awaited<ReturnType<typeof spawnCollector>> | null = null;
@@ -89,7 +94,7 @@ async function run(workload: string, scenarios: string[], passes: number, split:
     const cpu0 = processCpuSeconds(pid);
     const driver = Bun.spawn([process.execPath, path.join(ROOT, 'bench/ingest-driver.ts'),
       '--url', collector.url, '--scenarios', scenarios.join(','), '--passes', String(passes),
-      '--batch', values.batch!, '--clients', values.clients!, '--end-at', String(endAt), '--split', split], { stdout: 'pipe', stderr: 'inherit' });
+      '--batch', values.batch!, '--clients', values.clients!, '--end-at', String(endAt), '--split', split, '--shape', shape], { stdout: 'pipe', stderr: 'inherit' });
     const out = await new Response(driver.stdout).text();
     if ((await driver.exited) !== 0) throw new Error(`driver failed: ${out}`);
     const result = JSON.parse(out.trim().split('\n').pop()!);
@@ -134,9 +139,16 @@ async function run(workload: string, scenarios: string[], passes: number, split:
 
 const loadAtStart = os.loadavg();
 const results: Result[] = [];
-results.push(await run('core, per agent (mesh16-core: path_result, hop_result, agent_health)', ['mesh16-core'], Number(values['core-passes']), 'agents'));
-results.push(await run('field, per agent (mesh20-field: network_status, agent_health)', ['mesh20-field'], Number(values['field-passes']), 'agents'));
-results.push(await run('core, mixed batches (worst case: every request updates every node)', ['mesh16-core'], Number(values['core-passes']), 'mixed'));
+const only = new Set(values.only!.split(','));
+if (only.has('core')) results.push(await run('core, per agent (mesh16-core: path_result, hop_result, agent_health)', ['mesh16-core'], Number(values['core-passes']), 'agents'));
+if (only.has('field')) results.push(await run('field, per agent (mesh20-field: network_status, agent_health)', ['mesh20-field'], Number(values['field-passes']), 'agents'));
+if (only.has('mixed')) results.push(await run('core, mixed batches (worst case: every request updates every node)', ['mesh16-core'], Number(values['core-passes']), 'mixed'));
+if (only.has('upstream')) {
+  results.push(await run(
+    'upstream agent (mesh20-field as AREDN-Phonebook posts it: one pretty-printed report of its last 20 probes per request, HTTP/1.0, a new connection each)',
+    ['mesh20-field'], Number(values['upstream-passes']), 'agents', 'upstream',
+  ));
+}
 
 for (const r of results) {
   console.log(`\n${r.workload}`);
@@ -179,6 +191,7 @@ if (values.write) {
     '## Reading the figures',
     '',
     '- A message is one row for the core types; a `network_status` report fans out into about 8 rows (3 probes and their hops), so compare the field workload by rows/s.',
+    '- The upstream row posts every report as the AREDN-Phonebook agent does: one message per request, its last 20 probes (so each report repeats most of the one before: about one probe in seven is new, the rest are duplicates the collector recognises), pretty-printed, HTTP/1.0 over a new connection each. Its msg/s are reports per second; its rows/s count only the rows stored, so its cost per stored row includes the repeats it reads and discards.',
     '- Every request is one transaction: BEGIN, one statement that writes all tables and the registry (CTEs over `json_to_recordset`), COMMIT with `synchronous_commit = on`. The 200 comes after the WAL flush, so the commit (an fsync) is part of every latency figure; COPY pays it once per table.',
     '- "collector CPU per 1,000 msgs" is the collector process\'s own CPU time (HTTP, JSON, zod, row building, the pg driver, logging) divided by the messages; the rest of the time is PostgreSQL and waiting for it.',
     '- The reference Python design (one INSERT and one commit per record, rules inside the request) is quoted at about 2,500 msg/s.',

@@ -54,11 +54,10 @@ async function ingest(db: Database, messages: Array<{ at: number; msg: unknown }
     const batch: unknown[] = [];
     while (i < messages.length && messages[i]!.at < tick) batch.push(messages[i++]!.msg);
     const receivedAt = new Date(tick);
-    const parsed = parseMessages(batch, { now: receivedAt, config });
-    if (!parsed.ok) throw new Error(`scenario message rejected: ${JSON.stringify(parsed.errors[0])}`);
     await db.transaction().execute(async (trx) => {
-      const r = await storeMessages(trx, parsed.messages, { receivedAt, config });
-      stored += Object.values(r.accepted).reduce((a, b) => a + b, 0);
+      const r = await storeMessages(trx, parseMessages(batch), { receivedAt, config });
+      if (r.drops.length) throw new Error(`scenario message dropped: ${JSON.stringify(r.drops[0])}`);
+      stored += Object.values(r.result.accepted).reduce((a, b) => a + b, 0);
     });
   }
   return stored;

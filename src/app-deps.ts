@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { IncidentListCache } from './api/list-cache.ts';
+import type { MeshAddresses } from './ingest/addresses.service.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import type { EmbeddedStatus } from './db/embedded.ts';
@@ -32,6 +33,12 @@ export interface AppDeps {
   pool?: pg.Pool;
   /** The embedded server's state, when the collector runs one: /healthz says why it is down. */
   embeddedServer?: () => EmbeddedStatus;
+  /**
+   * Mesh address → name work of this process (cache, reverse DNS, moving rows
+   * to learnt names). Absent: ingest still learns pairs from probes and names
+   * addresses, but nothing runs in the background.
+   */
+  addresses?: MeshAddresses;
 }
 
 export type AppEnv = { Variables: { requestId: string } };

@@ -2,14 +2,15 @@ import { Hono } from 'hono';
 import type { AppDeps, AppEnv } from './app-deps.ts';
 import { unavailableReason } from './db/database.ts';
 import { HttpProblem, problemResponse, problems } from './http/problem.ts';
-import { requestContext } from './http/request-log.ts';
+import { internalRequest, requestContext } from './http/request-log.ts';
 import { bodyLimit, closeAfterHugeBody } from './http/body-limit.ts';
 import { recordUnknownPath } from './http/unknown-paths.ts';
 import { bearerAuth, corsMiddleware } from './http/auth.ts';
 import { healthRoutes } from './health/health.routes.ts';
-import { ingestRoutes } from './ingest/ingest.routes.ts';
+import { INGEST_PATHS, ingestRoutes } from './ingest/ingest.routes.ts';
 import { apiRoutes } from './api/api.routes.ts';
 import { metricsRoutes } from './ops/metrics.routes.ts';
+import { panelRoutes } from './panel/panel.routes.tsx';
 import { operatorRoutes } from './operator/operator.routes.ts';
 import { maintenanceRoutes } from './maintenance/maintenance.routes.ts';
 import { topologyRoutes } from './topology/topology.routes.ts';
@@ -22,10 +23,14 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('*', requestContext(deps));
   app.use('*', closeAfterHugeBody());
   app.use('*', corsMiddleware(deps.config));
+  // The panel's pages come before the bearer check: a browser cannot send the
+  // header when it follows a link, so the panel has its own sign-in (a
+  // session cookie) and asks the API in-process, with the token.
+  app.route('/', panelRoutes(deps, (path, init) => app.request(internalRequest(`http://collector${path}`, init))));
   app.use('*', bearerAuth(deps.config));
-  // Every route but /ingest, which reads its body with its own limit (and counts what it refuses).
+  // Every route but the ingest paths, which read their body with their own limit (and count what they refuse).
   const limitBody = bodyLimit(deps.config.MAX_BODY_BYTES);
-  app.use('*', (c, next) => (c.req.path === '/ingest' ? next() : limitBody(c, next)));
+  app.use('*', (c, next) => ((INGEST_PATHS as readonly string[]).includes(c.req.path) ? next() : limitBody(c, next)));
   // A committed write clears a database trouble noted by an earlier failure (see /healthz).
   app.use('*', async (c, next) => {
     await next();
@@ -33,7 +38,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.route('/', healthRoutes(deps));
-  app.route('/', ingestRoutes(deps));
+  // One handler, mounted where agents post: /ingest and the upstream agent's /api/reports.
+  const ingest = ingestRoutes(deps);
+  for (const path of INGEST_PATHS) app.route(path, ingest);
   app.route('/', metricsRoutes(deps));
   app.route('/', apiRoutes(deps));
   app.route('/', operatorRoutes(deps));

@@ -9,6 +9,7 @@ const commands: Record<string, Command> = {
   replay: { summary: 'replay an NDJSON(.gz) recording through ingest + engine; print incidents as JSON', load: () => import('./engine/replay.command.ts') },
   backup: { summary: 'write a compressed pg_dump to DATA_DIR/backups (or --out FILE)', load: () => import('./ops/backup.command.ts') },
   restore: { summary: 'restore a backup into an empty database (--force to replace)', load: () => import('./ops/restore.command.ts') },
+  simulate: { summary: 'stream a simulated mesh with faults to a collector (--url), or record it as a scenario', load: () => import('./simulate/simulate.command.ts') },
   status: { summary: 'print mode, sizes, row counts, job states and open incidents (--json)', load: () => import('./ops/status.command.ts') },
   doctor: { summary: 'check what the collector depends on; each check ok / warn / fail with the fix (--json)', load: () => import('./doctor/doctor.command.ts') },
 };

@@ -51,8 +51,27 @@ const Env = z.object({
 
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
   MAX_BATCH_MESSAGES: positiveInt.default(5000),
-  /** Seconds a sent_at may lie in the future before the receive time is used instead. */
+  /**
+   * Seconds a sent_at may lie ahead of the receive time and still be trusted;
+   * beyond it (or older than the retention, or before 2000) the node's times
+   * are corrected by its clock offset.
+   */
   MAX_CLOCK_SKEW: z.coerce.number().nonnegative().default(300),
+  /**
+   * Most nodes the registry takes; messages from new nodes beyond it are
+   * dropped. The largest AREDN meshes hold a few thousand nodes.
+   */
+  MAX_NODES: positiveInt.max(1_000_000).default(5000),
+  /**
+   * Reverse DNS for mesh addresses the agents name hops by: `system` (the
+   * host's resolver, on the mesh an AREDN node), `off`, or `ADDRESS[:PORT]`
+   * of a DNS server (an AREDN node answers PTR for mesh addresses).
+   */
+  MESH_DNS: z
+    .string()
+    .trim()
+    .regex(/^(system|off|\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|\[[0-9a-fA-F:]+\](:\d{1,5})?)$/, 'must be system, off, or a DNS server as ADDRESS[:PORT]')
+    .default('system'),
 
   ENGINE_ENABLED: bool.default(true),
   /** Seconds between Issue Engine ticks. */
@@ -80,6 +99,20 @@ const Env = z.object({
   ALERTMANAGER_RESEND: z.coerce.number().int().min(5).max(3600).default(60),
   /** Seconds one POST to Alertmanager may take before it counts as failed. */
   ALERTMANAGER_TIMEOUT: z.coerce.number().positive().max(60).default(5),
+
+  /**
+   * Who may show the panel and /docs in a frame: CSP frame-ancestors sources,
+   * space- or comma-separated (e.g. https://openwisp.example.org). 'self' by default.
+   */
+  PANEL_FRAME_ANCESTORS: z
+    .string()
+    .default("'self'")
+    .transform((s) => s.split(/[\s,]+/).filter(Boolean))
+    .refine((xs) => xs.length > 0 && xs.every((x) => /^('self'|'none'|\*|https?:\/\/[^\s;'"]+|https?:|[a-z0-9*.-]+(:\d+)?)$/i.test(x)), {
+      message: "must be CSP frame-ancestors sources: 'self', 'none' or origins such as https://openwisp.example.org",
+    }),
+  /** Seconds between the panel's checks for news (each costs a 304 when nothing changed). */
+  PANEL_REFRESH: z.coerce.number().int().min(2).max(3600).default(15),
 
   /** Seconds without a message after which /registry calls a node silent. */
   REGISTRY_SILENT_AFTER: positiveInt.default(900),

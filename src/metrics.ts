@@ -33,14 +33,37 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     }),
     ingestMessages: new Counter({
       name: 'meshmon_ingest_messages_total',
-      help: 'Agent messages by type and outcome (accepted, duplicate, rejected) and rejection reason',
+      help: 'Agent messages by type and outcome (accepted, duplicate, skipped: unreadable or over MAX_NODES; rejected: the whole request refused) and rejection reason',
       labelNames: ['type', 'outcome', 'reason'] as const,
       registers: [registry],
     }),
     ingestRequests: new Counter({
       name: 'meshmon_ingest_requests_total',
-      help: 'POST /ingest requests by response status',
+      help: 'POST /ingest (and /api/reports) requests by response status; 499: the client closed the connection before its body arrived',
       labelNames: ['status'] as const,
+      registers: [registry],
+    }),
+    ingestDropped: new Counter({
+      name: 'meshmon_ingest_dropped_total',
+      help: 'What agents sent that could not be used, by reason: messages skipped, measurements dropped, values dropped from stored measurements (each once: a repeat is not counted again)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    nodesRefused: new Counter({
+      name: 'meshmon_registry_nodes_refused_total',
+      help: 'New nodes whose messages were dropped because the registry holds MAX_NODES nodes (counted per request)',
+      registers: [registry],
+    }),
+    addressesLearned: new Counter({
+      name: 'meshmon_mesh_addresses_learned_total',
+      help: 'Mesh address to node name pairs learnt, by source (probe: a probe that carries both; dns: reverse DNS)',
+      labelNames: ['source'] as const,
+      registers: [registry],
+    }),
+    resolverLookups: new Counter({
+      name: 'meshmon_mesh_dns_lookups_total',
+      help: 'Reverse DNS lookups of mesh addresses by result (name, none, error)',
+      labelNames: ['result'] as const,
       registers: [registry],
     }),
     engineTickDuration: new Histogram({

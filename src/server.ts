@@ -10,6 +10,7 @@ import { IncidentListCache } from './api/list-cache.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { startJobs } from './jobs/start-jobs.ts';
 import type { Logger } from './log.ts';
+import { MeshAddresses, reverseLookup } from './ingest/addresses.service.ts';
 import { createMetrics } from './metrics.ts';
 import { StartupProblem } from './startup-problem.ts';
 import { StatusRegistry } from './status.ts';
@@ -99,17 +100,21 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         onState: (on) => listCache.setListening(on),
       });
     }
+    const metrics = createMetrics({ defaultMetrics: true });
+    const now = () => new Date();
+    const addresses = new MeshAddresses({ db: database.db, log: log.child({ component: 'addresses' }), metrics, now, maxNodes: config.MAX_NODES }, reverseLookup(config.MESH_DNS));
     const deps: AppDeps = {
       config,
       db: database.db,
       reads: createPreparedDatabase(database.pool),
       ...(listCache ? { listCache } : {}),
+      addresses,
       dbInfo: { mode: info.mode, version: info.version, timescaledb: info.timescaledb },
       log,
-      metrics: createMetrics({ defaultMetrics: true }),
+      metrics,
       status: new StatusRegistry(),
       version: VERSION,
-      now: () => new Date(),
+      now,
       embedded: !!database.embedded,
       pool: database.pool,
       ...(database.embedded ? { embeddedServer: database.embedded.status } : {}),

@@ -10,7 +10,7 @@ import { sql, type Kysely } from 'kysely';
 // - incidents.scope_key of a link scope: "link:A,B" (a comma, which no
 //   hostname-like name holds), rebuilt from the structured scope column.
 // Both arrays keep a GIN index (jsonb_path_ops: containment `@>`, what the
-// by-object lookups ask).
+// by-object lookups ask). A partial index finds the nodes the engine retired.
 //
 // Old link keys cannot all be read back: a link-scope incident takes its one
 // link from its scope; any other key is split at its first "--", which is
@@ -46,9 +46,15 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`ALTER TABLE incidents RENAME COLUMN routes_structured TO routes`.execute(db);
   await sql`CREATE INDEX incidents_links ON incidents USING gin (links jsonb_path_ops)`.execute(db);
   await sql`CREATE INDEX incidents_routes ON incidents USING gin (routes jsonb_path_ops)`.execute(db);
+  // /registry's retired nodes: the agent_silent incidents the engine closed as
+  // "retired" (a node gone for good), by node — a handful of rows.
+  await sql`
+    CREATE INDEX incidents_retired ON incidents ((scope ->> 'node'), ended_at)
+    WHERE kind = 'agent_silent' AND evidence ->> 'closed_by' = 'retired'`.execute(db);
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
+  await sql`DROP INDEX IF EXISTS incidents_retired`.execute(db);
   await sql`
     ALTER TABLE incidents
       ADD COLUMN links_text text[] NOT NULL DEFAULT '{}',

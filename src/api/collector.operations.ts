@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { INGEST_PATHS } from '../ingest/ingest.routes.ts';
 import { IngestBody, IngestResponse } from '../ingest/ingest.schema.ts';
 import type { ApiOperation } from './openapi.ts';
 
@@ -47,20 +48,26 @@ export const HealthStatus = z
   .meta({ id: 'HealthStatus' });
 
 export const collectorOperations: ApiOperation[] = [
-  {
+  ...INGEST_PATHS.map((path): ApiOperation => ({
     method: 'post',
-    path: '/ingest',
-    operationId: 'ingest',
-    summary: 'Store agent messages (meshmon.v1): one message or a batch, all-or-nothing',
+    path,
+    operationId: path === '/ingest' ? 'ingest' : 'ingestReports',
+    summary: path === '/ingest'
+      ? 'Store agent messages (meshmon.v1): one message or a batch; every usable measurement is stored, the rest is listed'
+      : 'The same endpoint as /ingest, where the upstream agent’s sample configuration posts (collector_url)',
     description:
-      'The router agents’ contract. A retried message is stored once. Limits: MAX_BODY_BYTES and MAX_BATCH_MESSAGES (413). ' +
-      'With INGEST_TOKEN set, `Authorization: Bearer <token>` is required.',
+      'The router agents’ contract. Every usable measurement is stored and every unusable message, probe, hop or value is ' +
+      'dropped alone and listed in the answer (`drops`, with index, field path and reason), in one transaction; a retried ' +
+      'or repeated measurement is stored once, judged by the agent’s own timestamps whatever its clock. 422 only when ' +
+      'nothing in the request is usable (or the batch is empty). Limits: MAX_BODY_BYTES and MAX_BATCH_MESSAGES (413); ' +
+      'new nodes beyond MAX_NODES are dropped. With INGEST_TOKEN set, `Authorization: Bearer <token>` is required. ' +
+      'HTTP/1.0 requests without a Host header (the upstream agent’s) are fine.',
     tags: ['ingest'],
     auth: 'ingest',
     body: { schema: IngestBody, description: 'One message or an array of them' },
-    responses: [{ status: 200, description: 'Stored (the transaction committed)', schema: IngestResponse }],
+    responses: [{ status: 200, description: 'Stored (the transaction committed): what was stored, and what was dropped and why', schema: IngestResponse }],
     problems: [400, 413, 415, 422],
-  },
+  })),
   {
     method: 'get',
     path: '/healthz',

@@ -53,6 +53,7 @@ export const Problem = z
         z.object({
           index: z.number().int().optional().meta({ description: 'Message index in an ingest batch' }),
           path: z.string().meta({ description: 'The offending query parameter, or the field path in the body' }),
+          reason: z.string().optional().meta({ description: 'Ingest: why it was dropped (a DropReason)' }),
           message: z.string(),
         }),
       )
@@ -68,7 +69,7 @@ const PROBLEM_TEXT: Record<number, string> = {
   413: 'The body or the batch is too large',
   409: 'The request conflicts with the current state (the detail says why and what to do instead)',
   415: 'The body is not application/json',
-  422: 'The body breaks the contract; `errors[]` lists every invalid message and field',
+  422: 'Nothing in the body is usable (or the batch is empty); `errors[]` lists what was dropped and why, with index and field path',
   503: 'The database is unavailable; retry after Retry-After seconds',
 };
 
@@ -201,10 +202,10 @@ export function buildOpenApiDocument({ version, operations }: DocumentInfo): Jso
       title: 'MeshMon Collector API',
       version,
       description:
-        'The collector of MeshMon, monitoring for AREDN mesh networks: router agents POST measurements to /ingest; ' +
+        'The collector of MeshMon, monitoring for AREDN mesh networks: router agents POST measurements to /ingest (or /api/reports); ' +
         'the OpenWISP "Issues" panel and other clients read incidents, health, the node registry and route series. ' +
         'Times are ISO-8601 UTC. Errors are RFC 9457 problem+json. Bearer tokens are optional and off by default: ' +
-        'API_TOKEN guards the reads, INGEST_TOKEN guards /ingest; /healthz, /openapi.json and /docs stay open. ' +
+        'API_TOKEN guards the reads, INGEST_TOKEN guards /ingest and /api/reports; /healthz, /openapi.json and /docs stay open. ' +
         'The write API (acknowledgements, notes, maintenance windows) needs OPERATOR_TOKEN and answers 403 while none is configured; ' +
         'every write is recorded in the audit log (GET /audit).',
       license: { name: 'MIT', identifier: 'MIT' },
@@ -218,6 +219,7 @@ export function buildOpenApiDocument({ version, operations }: DocumentInfo): Jso
       { name: 'topology', description: 'The mesh as a NetJSON NetworkGraph (OpenWISP Network Topology)' },
       { name: 'ingest', description: 'The agents’ contract (meshmon.v1)' },
       { name: 'ops', description: 'Probes and metrics for operators' },
+      { name: 'panel', description: 'The operator panel’s HTML pages (for browsers; listed so the document covers every route)' },
     ],
     paths,
     components: {

@@ -3,6 +3,8 @@ import { apiReads, type AppDeps, type AppEnv } from '../app-deps.ts';
 import { conditionalJson } from '../http/conditional.ts';
 import { validate } from '../http/validation.ts';
 import type { ApiOperation } from './openapi.ts';
+import { LinkSeries, LinkSeriesParams, LinkSeriesQuery } from './links.schema.ts';
+import { linkQualitySeries } from './links.service.ts';
 import { PathSeries, SeriesParams, SeriesQuery } from './paths.schema.ts';
 import { pathSeries, resolveRange } from './paths.service.ts';
 
@@ -13,6 +15,13 @@ export function pathsRoutes(deps: AppDeps) {
   app.get('/paths/:src/:dst/series', validate('param', SeriesParams), validate('query', SeriesQuery), async (c) => {
     const range = resolveRange(c.req.valid('query'), deps.now());
     const body: PathSeries = await pathSeries(reads, deps.dbInfo.mode, c.req.valid('param'), range);
+    return conditionalJson(c, JSON.stringify(body));
+  });
+
+  app.get('/links/:a/:b/series', validate('param', LinkSeriesParams), validate('query', LinkSeriesQuery), async (c) => {
+    const range = resolveRange(c.req.valid('query'), deps.now());
+    const { a, b } = c.req.valid('param');
+    const body: LinkSeries = await linkQualitySeries(reads, deps.dbInfo.mode, a, b, range);
     return conditionalJson(c, JSON.stringify(body));
   });
 
@@ -34,6 +43,22 @@ export const pathsOperations: ApiOperation[] = [
     params: SeriesParams,
     query: SeriesQuery,
     responses: [{ status: 200, description: 'The series', schema: PathSeries }],
+    problems: [400],
+  },
+  {
+    method: 'get',
+    path: '/links/{a}/{b}/series',
+    operationId: 'getLinkSeries',
+    summary: 'LQ, NLQ and ETX of one link, bucketed',
+    description:
+      'What a link incident’s page plots. Both directions of the link are read; LQ and NLQ are as seen from `a` ' +
+      '(the first node in sorted order, whatever order the path gives). Range and step as for the path series.',
+    tags: ['paths'],
+    auth: 'read',
+    conditional: true,
+    params: LinkSeriesParams,
+    query: LinkSeriesQuery,
+    responses: [{ status: 200, description: 'The series', schema: LinkSeries }],
     problems: [400],
   },
 ];

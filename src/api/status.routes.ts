@@ -44,7 +44,7 @@ export const statusOperations: ApiOperation[] = [
     method: 'get',
     path: '/registry',
     operationId: 'getRegistry',
-    summary: 'Known nodes: first/last seen, reporting or silent, agent, hardware, firmware, position, clock skew',
+    summary: 'Known nodes: first/last seen, reporting or silent, agent, hardware, firmware, position, clock skew, ingest drops; paged by node name',
     tags: ['status'],
     auth: 'read',
     query: RegistryQuery,

@@ -143,11 +143,30 @@ export interface Incidents {
   updated_at: Timestamp;
 }
 
-export interface IngestSkewLedger {
+export interface IngestClockLedger {
+  dst: Generated<string>;
+  hop_index: Generated<number>;
+  received_at: Timestamp;
   sent_at: Timestamp;
-  series: string;
+  src: string;
   tbl: string;
-  time: Timestamp;
+}
+
+export interface IngestDrops {
+  bucket: Timestamp;
+  drops: number;
+  last_at: Timestamp;
+  node: string;
+  reason: string;
+}
+
+export interface IngestVolume {
+  affected: number;
+  bucket: Timestamp;
+  kind: string;
+  last_at: Timestamp;
+  measurements: number;
+  node: string;
 }
 
 export interface JobState {
@@ -171,6 +190,15 @@ export interface MaintenanceWindows {
   reason: string;
   scope: Json;
   starts_at: Timestamp;
+}
+
+export interface NodeAddresses {
+  address: string;
+  learned_at: Timestamp;
+  node: string;
+  rekeyed_at: Timestamp | null;
+  source: string;
+  updated_at: Timestamp;
 }
 
 export interface Nodes {
@@ -237,9 +265,12 @@ export interface DB {
   incident_acks: IncidentAcks;
   incident_events: IncidentEvents;
   incidents: Incidents;
-  ingest_skew_ledger: IngestSkewLedger;
+  ingest_clock_ledger: IngestClockLedger;
+  ingest_drops: IngestDrops;
+  ingest_volume: IngestVolume;
   job_state: JobState;
   maintenance_windows: MaintenanceWindows;
+  node_addresses: NodeAddresses;
   nodes: Nodes;
   path_probe: PathProbe;
   path_probe_hourly: PathProbeHourly;

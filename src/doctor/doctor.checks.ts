@@ -470,11 +470,20 @@ export function ingestCheck(i: IngestFacts | null, metrics: Sample[] | null, con
     const accepted = sum(metrics, 'meshmon_ingest_messages_total', (l) => l.outcome === 'accepted');
     const failedRequests = metrics.filter((s) => s.name === 'meshmon_ingest_requests_total' && s.labels.status !== '200' && s.value > 0);
     const total = [...rejected.values()].reduce((a, b) => a + b, 0);
-    details.since_start = { accepted, rejected: Object.fromEntries(rejected), requests_not_ok: Object.fromEntries(failedRequests.map((s) => [s.labels.status!, s.value])) };
-    if (total > 0) {
+    // Parts of stored messages dropped alone (a value, a probe): by reason.
+    const dropped = new Map<string, number>();
+    for (const s of metrics) {
+      if (s.name === 'meshmon_ingest_dropped_total' && s.value > 0) dropped.set(s.labels.reason ?? '?', (dropped.get(s.labels.reason ?? '?') ?? 0) + s.value);
+    }
+    details.since_start = {
+      accepted, rejected: Object.fromEntries(rejected), dropped: Object.fromEntries(dropped),
+      requests_not_ok: Object.fromEntries(failedRequests.map((s) => [s.labels.status!, s.value])),
+    };
+    if (total > 0 || dropped.size) {
       if (status === 'ok') status = 'warn';
-      notes.push(`dropped since the collector started: ${total} message${total === 1 ? '' : 's'} (${[...rejected].map(([r, n]) => `${n} ${r}`).join(', ')}), ${accepted} accepted`);
-      fix.push("the collector's log lines \"ingest rejected\" and the 4xx answers name each bad field; an agent sending a wrong schema needs updating");
+      if (total > 0) notes.push(`refused since the collector started: ${total} message${total === 1 ? '' : 's'} (${[...rejected].map(([r, n]) => `${n} ${r}`).join(', ')}), ${accepted} accepted`);
+      if (dropped.size) notes.push(`dropped since the collector started: ${[...dropped].map(([r, n]) => `${n} ${r}`).join(', ')}`);
+      fix.push("the collector's log lines \"ingest dropped\", GET /registry (each node's ingest_drops) and the answers name each drop; docs/agents.md lists the known agent defects");
     } else {
       notes.push(`nothing dropped since the collector started (${accepted} messages accepted)`);
     }

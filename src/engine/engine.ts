@@ -6,6 +6,7 @@ import { insertEvents, lastCloses, loadLiveIncidents, rollbackToRulesSavepoint, 
 import { closeKey, fromRow, signature, step, toRow, type Tracked } from './lifecycle.ts';
 import { MINUTE, type Finding, type Rule } from './rule.ts';
 import type { RulesConfig } from './rules.config.ts';
+import { agent_misreport } from './rules/agent_misreport.ts';
 import { agent_silent } from './rules/agent_silent.ts';
 import { bottleneck } from './rules/bottleneck.ts';
 import { jitter_burst } from './rules/jitter_burst.ts';
@@ -49,12 +50,12 @@ export interface Carry {
 }
 
 /** Causes before effects: node_overload feeds bottleneck, both come before the route rules; partition shares agent_silent's reads. */
-export const RULES: readonly Rule[] = [node_overload, bottleneck, rf_drop, jitter_burst, loss_spike, route_flap, agent_silent, partition];
+export const RULES: readonly Rule[] = [node_overload, bottleneck, rf_drop, jitter_burst, loss_spike, route_flap, agent_silent, partition, agent_misreport];
 
 /** Kinds whose lack of data is the condition itself. */
 const STALE_EXEMPT = new Set<IncidentKind>(['agent_silent', 'partition']);
 /** Roots are written before their children (parent_id is a foreign key); within a kind, roots first ("*" before a node). */
-const WRITE_ORDER: IncidentKind[] = ['node_overload', 'bottleneck', 'rf_drop', 'partition', 'agent_silent', 'route_flap', 'jitter_burst', 'loss_spike'];
+const WRITE_ORDER: IncidentKind[] = ['node_overload', 'bottleneck', 'rf_drop', 'partition', 'agent_silent', 'route_flap', 'jitter_burst', 'loss_spike', 'agent_misreport'];
 
 /**
  * One evaluation of every rule at `now`, inside the caller's transaction.

@@ -100,11 +100,14 @@ export function playbook(kind: IncidentKind, scope: Scope): Play {
         ],
       };
     case 'agent_misreport':
+      // The rule replaces the cause with one naming the reason and its fix.
       return {
-        cause: `The agent on ${w} sends measurements the collector cannot use`,
+        cause: `The agent on ${w} sends measurements the collector cannot use: most of them are dropped or stored without a part`,
         next_steps: [
-          'Read the drop reasons for this node in /registry (ingest_drops)',
-          'Upgrade the agent to a version that parses its routing daemon’s output',
+          'Read the reason in this incident’s cause and evidence, and the node’s ingest_drops in /registry',
+          'Upgrade the agent (docs/agents.md lists the known defects and what each costs)',
+          'An empty dst_node means the agent cannot parse its routing daemon: until it is upgraded its probes are stored by address, without hops',
+          'bad_sent_at / bad_timestamp: check the agent’s clock and time format; out_of_range / not_a_number: its measurement code',
         ],
       };
   }

@@ -7,7 +7,9 @@ import { createDatabase, createPool, type Database, type Executor } from '../db/
 import { migrateToLatest } from '../db/migrate.ts';
 import { toIncident } from '../incidents/incident.mapper.ts';
 import type { Incident } from '../incidents/incident.schema.ts';
-import { parseMessages, storeMessages } from '../ingest/ingest.service.ts';
+import { rekeyPending } from '../ingest/addresses.service.ts';
+import { readMessages } from '../ingest/ingest.read.ts';
+import { storeMessages } from '../ingest/ingest.service.ts';
 import type { Logger } from '../log.ts';
 import { runTick, type Carry, type TickResult } from './engine.ts';
 import { hasMeshData, listAllIncidents, relaxCommit, restoreCommit } from './replay.repository.ts';
@@ -50,6 +52,8 @@ export interface ReplayStats {
   lines: number;
   messages: number;
   skipped: number;
+  /** Lines stored without a part of them (a value, a probe, a hop): each is logged. */
+  partly_dropped: number;
   ticks: number;
   first_tick: string | null;
   last_tick: string | null;
@@ -113,13 +117,18 @@ async function replayOn(db: Database, file: string, opts: ReplayOptions) {
   const tickMs = Math.round(opts.tickSeconds * 1000);
   const after = opts.after?.getTime() ?? -Infinity;
   const until = opts.until?.getTime() ?? Infinity;
-  const stats: ReplayStats = { lines: 0, messages: 0, skipped: 0, ticks: 0, first_tick: null, last_tick: null, ingest_ms: 0, engine_ms: 0, rule_ms: {}, total_ms: 0 };
+  const stats: ReplayStats = { lines: 0, messages: 0, skipped: 0, partly_dropped: 0, ticks: 0, first_tick: null, last_tick: null, ingest_ms: 0, engine_ms: 0, rule_ms: {}, total_ms: 0 };
   const started = performance.now();
 
   const skip = (line: number, reason: string) => {
     stats.skipped++;
     if (stats.skipped <= MAX_REPORTED_LINES) log.warn('line skipped', { file, line, reason });
     else if (stats.skipped === MAX_REPORTED_LINES + 1) log.warn('more lines skipped; only the count is reported from here on', { file });
+  };
+  const partly = (line: number, reason: string) => {
+    stats.partly_dropped++;
+    if (stats.partly_dropped <= MAX_REPORTED_LINES) log.warn('line stored without some of its parts', { file, line, reason });
+    else if (stats.partly_dropped === MAX_REPORTED_LINES + 1) log.warn('more lines stored without some of their parts; only the count is reported from here on', { file });
   };
 
   let pending: Pending[] = [];
@@ -134,7 +143,7 @@ async function replayOn(db: Database, file: string, opts: ReplayOptions) {
     let result: TickResult | null = null;
     await db.transaction().execute(async (trx) => {
       const i0 = performance.now();
-      ingested = await ingest(trx, batch, now, config, skip);
+      ingested = await ingest(trx, batch, now, config, skip, partly);
       const e0 = performance.now();
       stats.ingest_ms += e0 - i0;
       result = await runTick(trx, now, rules, { log, carry });
@@ -195,39 +204,38 @@ async function replayOn(db: Database, file: string, opts: ReplayOptions) {
   return { incidents, stats };
 }
 
-/** Ingests one tick's messages like POST /ingest would, dropping (and reporting) the invalid ones. */
-async function ingest(trx: Executor, batch: Pending[], now: Date, config: Config, skip: (line: number, reason: string) => void): Promise<number> {
+/**
+ * Ingests one tick's messages like POST /ingest would: every usable
+ * measurement stored, a line that cannot be read skipped (and reported);
+ * rows recorded under an address whose name was just learnt are moved to it
+ * in the same transaction, so the engine sees one node.
+ */
+async function ingest(
+  trx: Executor, batch: Pending[], now: Date, config: Config,
+  skip: (line: number, reason: string) => void, partly: (line: number, reason: string) => void,
+): Promise<number> {
   let stored = 0;
   for (let i = 0; i < batch.length; i += config.MAX_BATCH_MESSAGES) {
-    let chunk = batch.slice(i, i + config.MAX_BATCH_MESSAGES);
-    let parsed = parseMessages(chunk.map((p) => p.msg), { now, config });
-    if (!parsed.ok) {
-      // A batch is all-or-nothing at the API; here a bad line is dropped and the rest go on.
-      const bad = new Map<number, string[]>();
-      for (const e of parsed.errors) {
-        const list = bad.get(e.index) ?? [];
-        list.push(describeError(e));
-        bad.set(e.index, list);
-      }
-      chunk.forEach((p, idx) => {
-        const reasons = bad.get(idx);
-        if (reasons) skip(p.line, reasons.join('; '));
-      });
-      chunk = chunk.filter((_, idx) => !bad.has(idx));
-      if (!chunk.length) continue;
-      parsed = parseMessages(chunk.map((p) => p.msg), { now, config });
-      if (!parsed.ok) {
-        for (const p of chunk) skip(p.line, 'rejected with its batch');
-        continue;
-      }
+    const chunk = batch.slice(i, i + config.MAX_BATCH_MESSAGES);
+    const out = await storeMessages(trx, readMessages(chunk.map((p) => p.msg)), { receivedAt: now, config });
+    const reasons = new Map<number, string[]>();
+    for (const d of out.drops) {
+      const list = reasons.get(d.index) ?? [];
+      list.push(describeError(d));
+      reasons.set(d.index, list);
     }
-    await storeMessages(trx, parsed.messages, { receivedAt: now, config });
-    stored += parsed.messages.length;
+    const skipped = new Set(out.skippedIndexes);
+    chunk.forEach((p, idx) => {
+      if (skipped.has(idx)) skip(p.line, (reasons.get(idx) ?? ['skipped']).join('; '));
+      else if (reasons.has(idx)) partly(p.line, reasons.get(idx)!.join('; '));
+    });
+    stored += chunk.length - skipped.size;
+    if (out.learned.length) await rekeyPending(trx, { now });
   }
   return stored;
 }
 
-function describeError(e: { index: number; path?: unknown; message?: unknown }): string {
+function describeError(e: { index: number; path?: unknown; message?: unknown; reason?: unknown }): string {
   const p = Array.isArray(e.path) ? e.path.join('.') : typeof e.path === 'string' ? e.path : '';
   return p ? `${p}: ${String(e.message)}` : String(e.message);
 }

@@ -105,6 +105,15 @@ const Partition = z.strictObject({
   critical_share: fraction.default(0.25),
 });
 
+const AgentMisreport = z.strictObject({
+  /** The span judged, minutes. */
+  window_min: minutes.default(30),
+  /** "Most": more than this share of a kind's new measurements dropped or stored without a part. */
+  dropped_fraction: z.number().gt(0).lt(1).default(0.5),
+  /** Fewer new measurements of a kind in the window than this say nothing. */
+  min_measurements: count.default(5),
+});
+
 export const RulesConfig = z.strictObject({
   lifecycle: Lifecycle.default(() => Lifecycle.parse({})),
   rf_drop: RfDrop.default(() => RfDrop.parse({})),
@@ -115,6 +124,7 @@ export const RulesConfig = z.strictObject({
   node_overload: NodeOverload.default(() => NodeOverload.parse({})),
   agent_silent: AgentSilent.default(() => AgentSilent.parse({})),
   partition: Partition.default(() => Partition.parse({})),
+  agent_misreport: AgentMisreport.default(() => AgentMisreport.parse({})),
 });
 export type RulesConfig = z.infer<typeof RulesConfig>;
 

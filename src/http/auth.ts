@@ -3,6 +3,7 @@ import type { MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import type { AppEnv } from '../app-deps.ts';
 import type { Config } from '../config.ts';
+import { INGEST_PATHS } from '../ingest/ingest.routes.ts';
 import { problems } from './problem.ts';
 
 /**
@@ -11,14 +12,16 @@ import { problems } from './problem.ts';
  * bearer header anyway).
  */
 export const OPEN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/openapi.json', '/docs']);
-export const INGEST_PATH = '/ingest';
+const INGEST: ReadonlySet<string> = new Set(INGEST_PATHS);
+/** The /docs page's script and style (Swagger UI): no data either. */
+const OPEN_PREFIX = '/docs/assets/';
 
-/** Methods that change something. Besides /ingest (the agents'), only the operator API has them. */
+/** Methods that change something. Besides ingest (the agents'), only the operator API has them. */
 const WRITE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** A request for the operator API: guarded by OPERATOR_TOKEN (operatorAuth on its routes), not by API_TOKEN. */
 export function isOperatorWrite(method: string, path: string): boolean {
-  return WRITE_METHODS.has(method) && path !== INGEST_PATH;
+  return WRITE_METHODS.has(method) && !INGEST.has(path);
 }
 
 /** The identity a valid OPERATOR_TOKEN stands for, recorded as `actor` in the audit log. */
@@ -51,7 +54,8 @@ function presentedToken(header: string | undefined): string | null {
 }
 
 /**
- * Optional bearer tokens: API_TOKEN for the reads, INGEST_TOKEN for /ingest.
+ * Optional bearer tokens: API_TOKEN for the reads, INGEST_TOKEN for /ingest
+ * and /api/reports.
  * A token that is not configured leaves its routes open, so the agents'
  * contract is unchanged by default. Tokens are only read from the
  * Authorization header (never the query string, which the access log would
@@ -64,8 +68,8 @@ export function bearerAuth(config: Pick<Config, 'API_TOKEN' | 'INGEST_TOKEN'>): 
 
   return async (c, next) => {
     const path = c.req.path;
-    if (c.req.method === 'OPTIONS' || OPEN_PATHS.has(path) || isOperatorWrite(c.req.method, path)) return next();
-    const isIngest = path === INGEST_PATH;
+    if (c.req.method === 'OPTIONS' || OPEN_PATHS.has(path) || path.startsWith(OPEN_PREFIX) || isOperatorWrite(c.req.method, path)) return next();
+    const isIngest = INGEST.has(path);
     const expected = isIngest ? ingest : api;
     if (expected) {
       const token = presentedToken(c.req.header('authorization'));

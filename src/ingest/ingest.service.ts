@@ -1,238 +1,445 @@
 import type { Config } from '../config.ts';
 import type { Executor } from '../db/database.ts';
-import type { FieldError } from '../http/problem.ts';
+import { AddressBook, isAddress, isMeshAddress, type LearnedPair } from './ingest.addresses.ts';
+import { judgeClocks, type ClockPlan } from './ingest.clock.ts';
+import { readMessages, reasonText, type HopReading, type Kind, type NodeAttrs, type PathReading, type Read, type Reading } from './ingest.read.ts';
 import {
-  AgentMessage,
-  MESSAGE_TYPES,
-  type AgentHealth,
-  type CrashReport,
-  type HopResult,
-  type IngestResult,
-  type MessageType,
-  type NetworkStatus,
-  type PathResult,
-  type TypeCounts,
-} from './ingest.schema.ts';
-import {
+  countNodes,
+  lockNodeAdmission,
+  lookupAddresses,
+  registeredNodes,
+  saveAddressPairs,
   storeRows,
   type AgentHealthRow,
   type CrashReportRow,
   type HopQualityRow,
   type NodeRow,
   type PathProbeRow,
+  type RowSet,
 } from './ingest.repository.ts';
+import { MESSAGE_TYPES, type Drop, type DropReason, type IngestResult, type MessageType, type TypeCounts } from './ingest.schema.ts';
 
-export interface ParseContext {
-  /** The receive time: decides which sent_at is older than retention. */
-  now: Date;
-  config: Config;
-}
+export { readMessages as parseMessages } from './ingest.read.ts';
+export type { Read as ParsedMessages } from './ingest.read.ts';
 
-/** A field error of one message of the body: index 0 when the body was a single message. */
-export type MessageError = FieldError & { index: number };
-
-export type ParseResult = { ok: true; messages: AgentMessage[] } | { ok: false; errors: MessageError[] };
-
-/** Enough to fix a message; a message with hundreds of bad fields is not worth more. */
-const MAX_ISSUES_PER_MESSAGE = 20;
-/**
- * Past this many issues, each further invalid message is listed with its first
- * issue only: every invalid message is still named, and a batch of 5,000 bad
- * messages does not answer with megabytes.
- */
-const FULL_ISSUES_UP_TO = 1000;
-/**
- * Unknown fields are stored as jsonb; PostgreSQL's JSON parser recurses, so a
- * deeply nested value could exhaust its stack. Real agents nest 3 levels.
- */
-export const MAX_JSON_DEPTH = 16;
+/** The answer lists this many drops; `dropped.total` counts them all. */
+export const MAX_LISTED_DROPS = 100;
+/** Addresses learnt per known node at most (a node has a handful of interfaces). */
+const ADDRESSES_PER_NODE = 4;
 
 /**
- * Validates a parsed JSON body: one message or an array. Pure. Every invalid
- * message is reported (index, dotted field path, message); one invalid
- * message makes the whole batch invalid.
+ * Nodes this process knows are in the registry: a request whose senders are
+ * all known costs no read for the MAX_NODES check. Only grows (a node, once
+ * registered, stays); bounded by MAX_NODES.
  */
-export function parseMessages(body: unknown, ctx: ParseContext): ParseResult {
-  const items = Array.isArray(body) ? body : [body];
-  const cutoff = ctx.now.getTime() - ctx.config.RETENTION_RAW_DAYS * 86_400_000;
-  const messages: AgentMessage[] = [];
-  const errors: MessageError[] = [];
-  for (let index = 0; index < items.length; index++) {
-    const item = items[index];
-    const r = AgentMessage.safeParse(item);
-    if (!r.success) {
-      const limit = errors.length < FULL_ISSUES_UP_TO ? MAX_ISSUES_PER_MESSAGE : 1;
-      for (const issue of r.error.issues.slice(0, limit)) {
-        errors.push({ index, path: issue.path.map(String).join('.') || '(root)', message: issue.message });
-      }
-      continue;
-    }
-    const before = errors.length;
-    const deep = tooDeep(item, MAX_JSON_DEPTH);
-    if (deep !== null) errors.push({ index, path: deep || '(root)', message: `nested deeper than ${MAX_JSON_DEPTH} levels` });
-    const m = r.data;
-    const old = (path: string, iso: string) => {
-      if (Date.parse(iso) < cutoff) {
-        errors.push({ index, path, message: `is older than the ${ctx.config.RETENTION_RAW_DAYS}-day retention period` });
-      }
-    };
-    old('sent_at', m.sent_at);
-    if (m.type === 'network_status') m.probes.forEach((p, i) => old(`probes.${i}.timestamp`, p.timestamp));
-    if (errors.length === before) messages.push(m);
+export class KnownNodes {
+  private readonly names = new Set<string>();
+  has(node: string): boolean {
+    return this.names.has(node);
   }
-  return errors.length ? { ok: false, errors } : { ok: true, messages };
-}
-
-/** The dotted path of the first value nested deeper than `limit`, or null. */
-function tooDeep(v: unknown, limit: number, path = '', depth = 0): string | null {
-  if (v === null || typeof v !== 'object') return null;
-  if (depth >= limit) return path;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const p = tooDeep(v[i], limit, path ? `${path}.${i}` : String(i), depth + 1);
-      if (p !== null) return p;
-    }
-  } else {
-    for (const k in v) {
-      const p = tooDeep((v as Record<string, unknown>)[k], limit, path ? `${path}.${k}` : k, depth + 1);
-      if (p !== null) return p;
-    }
+  add(nodes: Iterable<string>): void {
+    for (const n of nodes) this.names.add(n);
   }
-  return null;
 }
 
 export interface StoreContext {
   /** The collector's receive time (replay: the simulated tick). */
   receivedAt: Date;
   config: Config;
+  /** This process's caches; without them every lookup reads the tables (replay, tools). */
+  book?: AddressBook;
+  known?: KnownNodes;
+}
+
+/** What storing a request did, beyond its answer. */
+export interface StoreOutcome {
+  /** False when nothing in the request was usable: nothing was written, the caller answers 4xx with `drops`. */
+  usable: boolean;
+  result: IngestResult;
+  /** Every drop (the answer lists the first MAX_LISTED_DROPS). */
+  drops: Drop[];
+  /** Pairs saved now: once committed, rows recorded under these addresses are to be re-keyed. */
+  learned: Array<{ address: string; node: string }>;
+  /** Mesh addresses still without a name: for the resolver. */
+  unknownAddresses: string[];
+  /** Nodes registered now (for KnownNodes, once committed). */
+  registered: string[];
+  /** New senders refused because the registry is full. */
+  refusedNodes: string[];
+  /** Body indexes of the messages skipped whole (unreadable, or from a refused node). */
+  skippedIndexes: number[];
+  /** Drops counted per reason where the operator looks (registry, metrics): new measurements only. */
+  counted: Partial<Record<DropReason, number>>;
 }
 
 export const zeroCounts = (): TypeCounts => ({ path_result: 0, hop_result: 0, agent_health: 0, network_status: 0, crash_report: 0 });
 
 /**
- * Stores validated messages in one statement, duplicates skipped. The caller
- * owns the transaction (all-or-nothing per request).
+ * Stores what a request's messages hold, inside the caller's transaction
+ * (one per request): admits their senders (MAX_NODES), names addresses,
+ * judges clocks, and writes every usable measurement in one statement,
+ * repeats skipped. Nothing is written when nothing is usable.
  */
-export async function storeMessages(db: Executor, messages: AgentMessage[], ctx: StoreContext): Promise<IngestResult> {
-  const rows = toRows(messages, ctx);
-  const { path, hop, health, crash } = await storeRows(db, rows, ctx.receivedAt);
+export async function storeMessages(db: Executor, read: Read, ctx: StoreContext): Promise<StoreOutcome> {
+  const { config } = ctx;
+  const recvMs = ctx.receivedAt.getTime();
+  const drops = [...read.drops];
+  const dropped = [...read.dropped];
 
-  // A message is new when any of its rows is: a network_status report whose
-  // probes were all stored before is a duplicate; one with no probes is new.
-  const fresh = new Uint8Array(messages.length);
-  const mark = (inserted: number[], owner: number[]) => { for (const n of inserted) fresh[owner[n]!] = 1; };
-  mark(path, rows.pathOwner);
-  mark(hop, rows.hopOwner);
-  mark(health, rows.healthOwner);
-  mark(crash, rows.crashOwner);
+  // A sender named by an address whose name is known is that node.
+  await nameSenders(db, read, dropped, ctx);
+
+  // MAX_NODES: new senders beyond it are refused with everything they sent.
+  const senders = new Set<string>(read.readings.map((r) => r.node));
+  for (const s of read.skipped) if (s.node) senders.add(s.node);
+  const { refused, registered } = await admit(db, [...senders], ctx);
+  const live = read.readings.map((r) => !refused.has(r.node));
+  if (refused.size) {
+    read.readings.forEach((r, i) => {
+      if (live[i]) return;
+      drops.push({ index: r.index, path: r.type === 'path_result' || r.type === 'hop_result' ? 'src' : 'node', reason: 'node_limit', message: `${reasonText('node_limit')} (MAX_NODES=${config.MAX_NODES}); the message was skipped` });
+    });
+    const lost = (msg: number, kind: Kind) => dropped.push({ index: read.readings[msg]!.index, node: null, kind, reason: 'node_limit' });
+    for (const p of read.paths) if (!live[p.msg]) { lost(p.msg, 'path'); for (const _ of p.hops) lost(p.msg, 'hop'); }
+    for (const h of read.hops) if (!live[h.msg]) lost(h.msg, 'hop');
+    for (const h of read.healths) if (!live[h.msg]) lost(h.msg, 'health');
+    for (const c of read.crashes) if (!live[c.msg]) lost(c.msg, 'crash');
+    // Their unreadable messages are not counted against them: they are not registered.
+    for (const d of dropped) if (d.node && refused.has(d.node)) d.node = null;
+  }
+  const paths = read.paths.filter((p) => live[p.msg]);
+  const hops = read.hops.filter((h) => live[h.msg]);
+  const healths = read.healths.filter((h) => live[h.msg]);
+  const crashes = read.crashes.filter((c) => live[c.msg]);
+  const readable = read.readings.filter((_, i) => live[i]).length;
+
+  // Counted where the operator looks: every measurement dropped whole (those
+  // of a skipped message too), a skipped message that held none, and below,
+  // the values dropped from measurements stored now (a repeat's are not counted again).
+  // A readable message without measurements (a report whose probes cannot be
+  // read) counts its own drops, once each.
+  const counted: Partial<Record<DropReason, number>> = {};
+  const tally = (r: DropReason, n = 1) => { counted[r] = (counted[r] ?? 0) + n; };
+  for (const d of dropped) tally(d.reason);
+  for (const s of read.skipped) if (s.measurements === 0) tally(s.reason);
+  const measured = measuredMessages(read);
+  const empty = new Set<number>();
+  read.readings.forEach((r, i) => {
+    if (measured.has(r.index)) return;
+    if (live[i]) empty.add(r.index);
+    else tally('node_limit');
+  });
+  for (const d of read.drops) if (empty.has(d.index)) tally(d.reason);
+
+  const outcome = (usable: boolean, result: IngestResult, extra: Partial<StoreOutcome> = {}): StoreOutcome => ({
+    usable, result, drops: sortDrops(drops), learned: [], unknownAddresses: [], registered: [], refusedNodes: [...refused].sort(), counted,
+    skippedIndexes: [...read.skipped.map((k) => k.index), ...read.readings.filter((_, i) => !live[i]).map((r) => r.index)],
+    ...extra,
+  });
+  if (readable === 0) return outcome(false, emptyResult(read, drops, dropped));
+
+  const names = await nameAddresses(db, read.readings, paths, hops, ctx);
+  for (const d of names.drops) drops.push(d);
+
+  const plan = judgeClocks(
+    read.readings.map((r, i) => ({ node: r.node, sentMs: r.sentMs, times: r.type === 'network_status' ? probeTimes(paths, i) : [] })),
+    { recvMs, maxSkewMs: config.MAX_CLOCK_SKEW * 1000, retentionDays: config.RETENTION_RAW_DAYS },
+  );
+
+  const rows = toRows(read, live, refused, { paths, hops, healths, crashes }, plan, ctx);
+  const droppedStats = new Map<string, { node: string; kind: Kind; reason: DropReason; n: number }>();
+  for (const d of dropped) {
+    if (!d.node) continue;
+    const k = `${d.node}\u0000${d.kind}\u0000${d.reason}`;
+    const cur = droppedStats.get(k);
+    if (cur) cur.n++;
+    else droppedStats.set(k, { node: d.node, kind: d.kind, reason: d.reason, n: 1 });
+  }
+  const set: RowSet = { ...rows.set, dropped: [...droppedStats.values()] };
+  const inserted = await storeRows(db, set, ctx.receivedAt);
+
+  // The reasons of values dropped from measurements stored now count too (a repeat's do not).
+  const countBad = (list: Array<{ bad: DropReason[] | null }>, ids: number[]) => {
+    for (const n of ids) for (const r of list[n]!.bad ?? []) tally(r);
+  };
+  countBad(set.path, inserted.path);
+  countBad(set.hop, inserted.hop);
+  countBad(set.health, inserted.health);
+  countBad(set.crash, inserted.crash);
+
+  // A message is new when any of its rows is; one whose rows were all stored before is a duplicate.
+  const fresh = new Uint8Array(read.readings.length);
+  const mark = (ids: number[], owner: number[]) => { for (const n of ids) fresh[owner[n]!] = 1; };
+  mark(inserted.path, rows.pathOwner);
+  mark(inserted.hop, rows.hopOwner);
+  mark(inserted.health, rows.healthOwner);
+  mark(inserted.crash, rows.crashOwner);
   const accepted = zeroCounts();
   const duplicates = zeroCounts();
-  messages.forEach((m, i) => {
-    if (fresh[i] || rows.rowCount[i] === 0) accepted[m.type]++;
-    else duplicates[m.type]++;
+  read.readings.forEach((r, i) => {
+    if (!live[i]) return;
+    if (fresh[i] || rows.rowCount[i] === 0) accepted[r.type]++;
+    else duplicates[r.type]++;
   });
-  const count = (inserted: number, total: number) => ({ inserted, duplicates: total - inserted });
-  return {
-    messages: messages.length,
+  const droppedBy = countKinds(dropped);
+  const count = (ins: number, total: number, kind: Kind) => ({ inserted: ins, duplicates: total - ins, dropped: droppedBy[kind] });
+  const result: IngestResult = {
+    messages: read.messages,
     accepted,
     duplicates,
+    skipped: read.skipped.length + (read.readings.length - readable),
     rows: {
-      path_probe: count(path.length, rows.attempted.path),
-      hop_quality: count(hop.length, rows.attempted.hop),
-      agent_health: count(health.length, rows.attempted.health),
-      crash_report: count(crash.length, rows.attempted.crash),
+      path_probe: count(inserted.path.length, rows.attempted.path, 'path'),
+      hop_quality: count(inserted.hop.length, rows.attempted.hop, 'hop'),
+      agent_health: count(inserted.health.length, rows.attempted.health, 'health'),
+      crash_report: count(inserted.crash.length, rows.attempted.crash, 'crash'),
     },
-    clock_skewed: rows.skewedMessages,
-    nodes: rows.nodes.length,
+    ...dropSummary(drops),
+    clock_skewed: read.readings.filter((_, i) => live[i] && plan.corrected[i]).length,
+    nodes: set.nodes.length,
+  };
+  return outcome(true, result, {
+    learned: names.learned,
+    unknownAddresses: names.unknown,
+    registered: [...registered, ...set.nodes.map((n) => n.node)],
+    counted,
+  });
+}
+
+/** Body indexes of the messages that hold at least one measurement, stored or dropped. */
+function measuredMessages(read: Read): Set<number> {
+  const out = new Set<number>();
+  for (const list of [read.paths, read.hops, read.healths, read.crashes]) for (const m of list) out.add(read.readings[m.msg]!.index);
+  for (const d of read.dropped) out.add(d.index);
+  return out;
+}
+
+function probeTimes(paths: PathReading[], msg: number): number[] {
+  const out: number[] = [];
+  for (const p of paths) if (p.msg === msg) out.push(p.atMs);
+  return out;
+}
+
+function countKinds(dropped: Read['dropped']): Record<Kind, number> {
+  const out: Record<Kind, number> = { path: 0, hop: 0, health: 0, crash: 0 };
+  for (const d of dropped) out[d.kind]++;
+  return out;
+}
+
+function sortDrops(drops: Drop[]): Drop[] {
+  return drops.sort((a, b) => a.index - b.index);
+}
+
+function dropSummary(drops: Drop[]): Pick<IngestResult, 'dropped' | 'drops'> {
+  const by: Record<string, number> = {};
+  for (const d of drops) by[d.reason] = (by[d.reason] ?? 0) + 1;
+  return { dropped: { total: drops.length, by_reason: by }, drops: sortDrops(drops).slice(0, MAX_LISTED_DROPS) };
+}
+
+function emptyResult(read: Read, drops: Drop[], dropped: Read['dropped']): IngestResult {
+  const droppedBy = countKinds(dropped);
+  const none = (kind: Kind) => ({ inserted: 0, duplicates: 0, dropped: droppedBy[kind] });
+  return {
+    messages: read.messages,
+    accepted: zeroCounts(),
+    duplicates: zeroCounts(),
+    skipped: read.messages,
+    rows: { path_probe: none('path'), hop_quality: none('hop'), agent_health: none('health'), crash_report: none('crash') },
+    ...dropSummary(drops),
+    clock_skewed: 0,
+    nodes: 0,
   };
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
-const num = <T>(v: T | null | undefined): T | null => (v === undefined ? null : v);
-
-/** Values the upstream agent sends for "don't know"; not worth a registry entry. */
-const UNKNOWN = new Set(['', 'unknown', 'n/a', 'na', 'none', 'null', '-']);
-function known(v: unknown): string | null {
-  if (typeof v !== 'string') return null;
-  const s = v.trim();
-  return UNKNOWN.has(s.toLowerCase()) ? null : s;
-}
-
-function coordinate(v: unknown, limit: number): number | null {
-  const x = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-  return Number.isFinite(x) && Math.abs(x) <= limit ? x : null;
+/**
+ * MAX_NODES: the registry takes new senders while it has room; the rest are
+ * refused. Known senders cost nothing when the cache knows them.
+ */
+async function admit(db: Executor, senders: string[], ctx: StoreContext): Promise<{ refused: Set<string>; registered: string[] }> {
+  const refused = new Set<string>();
+  const unknown = senders.filter((s) => !ctx.known?.has(s));
+  if (!unknown.length) return { refused, registered: [] };
+  const present = await registeredNodes(db, unknown);
+  const fresh = unknown.filter((s) => !present.includes(s)).sort();
+  if (!fresh.length) return { refused, registered: present };
+  await lockNodeAdmission(db);
+  const room = Math.max(0, ctx.config.MAX_NODES - (await countNodes(db)));
+  for (const s of fresh.slice(room)) refused.add(s);
+  return { refused, registered: present };
 }
 
 /**
- * Sets a field from JSON. Plain assignment keeps objects fast; a "__proto__"
- * key would set the prototype instead, so only that one is defined.
+ * Names addresses: learns pairs from probes that carry both (a named
+ * destination whose hop list ends at an address), looks the rest up, and
+ * rewrites every address it can; then picks each probe's destination and
+ * checks hop lists against their ends.
  */
-function put(obj: Record<string, unknown>, k: string, v: unknown) {
-  if (k === '__proto__') Object.defineProperty(obj, k, { value: v, enumerable: true, writable: true, configurable: true });
-  else obj[k] = v;
-}
-
-/** The fields of `obj` not in `knownKeys`, or null when there are none. */
-function rest(obj: Record<string, unknown> | null | undefined, knownKeys: ReadonlySet<string>): Record<string, unknown> | null {
-  if (!obj) return null;
-  let out: Record<string, unknown> | null = null;
-  for (const k in obj) {
-    if (knownKeys.has(k)) continue;
-    out ??= {};
-    put(out, k, obj[k]);
+async function nameAddresses(db: Executor, readings: Reading[], paths: PathReading[], hops: HopReading[], ctx: StoreContext) {
+  const { addresses, learnt } = addressesOf(paths, hops);
+  const map = await knownNames(db, addresses, ctx);
+  const changed = [...learnt.values()].filter((l) => map.get(l.address) !== l.node);
+  let learned: Array<{ address: string; node: string }> = [];
+  if (changed.length) {
+    learned = await saveAddressPairs(db, changed, { now: ctx.receivedAt, source: 'probe', cap: ctx.config.MAX_NODES * ADDRESSES_PER_NODE });
+    for (const l of learned) map.set(l.address, l.node);
   }
-  return out;
+  const drops = applyNames(readings, paths, hops, map);
+  const unknown = [...addresses].filter((a) => !map.has(a) && isMeshAddress(a));
+  return { drops, learned, unknown };
 }
 
-function merge(...parts: Array<[string | null, Record<string, unknown> | null]>): Record<string, unknown> | null {
-  let out: Record<string, unknown> | null = null;
-  for (const [key, part] of parts) {
-    if (!part) continue;
-    out ??= {};
-    if (key !== null) put(out, key, part);
-    else for (const k in part) put(out, k, part[k]);
+/** The names known for these addresses: this process's cache first, then node_addresses. */
+async function knownNames(db: Executor, addresses: Iterable<string>, ctx: StoreContext): Promise<Map<string, string>> {
+  const nowMs = ctx.receivedAt.getTime();
+  const map = new Map<string, string>();
+  const ask: string[] = [];
+  for (const a of addresses) {
+    const v = ctx.book?.get(a, nowMs);
+    if (v === undefined) ask.push(a);
+    else if (v !== null) map.set(a, v);
   }
-  return out;
+  if (ask.length) {
+    const found = new Map((await lookupAddresses(db, ask)).map((r) => [r.address, r.node]));
+    for (const a of ask) {
+      const v = found.get(a) ?? null;
+      if (v !== null) map.set(a, v);
+      ctx.book?.set(a, v, nowMs);
+    }
+  }
+  return map;
 }
 
-const keys = (...k: string[]) => new Set(k);
-const PATH_KEYS = keys('schema', 'type', 'src', 'dst', 'sent_at', 'window_s', 'route', 'metrics', 'agent');
-const METRIC_KEYS = keys('rtt_ms_avg', 'jitter_ms_rfc3550', 'loss_pct');
-const AGENT_KEYS = keys('ver', 'cpu_pct', 'mem_mb');
-const HOP_KEYS = keys('schema', 'type', 'src', 'dst', 'sent_at', 'hop_index', 'hop', 'l2');
-const HOP_ENDS_KEYS = keys('from', 'to');
-const L2_KEYS = keys('lq', 'nlq', 'etx');
-const HEALTH_KEYS = keys('schema', 'type', 'node', 'sent_at', 'cpu_pct', 'mem_mb', 'queue_len', 'neighbors_seen');
-/** agent_health fields that describe the node, not the moment: the registry keeps them. */
-const HEALTH_REGISTRY_KEYS = keys('routing_daemon', 'lat', 'lon', 'grid_square', 'hardware_model', 'firmware_version', 'agent_version');
-const HEALTH_STATE_SKIP = new Set([...HEALTH_KEYS, ...HEALTH_REGISTRY_KEYS]);
-const STATUS_KEYS = keys('schema', 'type', 'node', 'sent_at', 'probes');
-const PROBE_KEYS = keys('dst_node', 'timestamp', 'rtt_ms_avg', 'jitter_ms', 'loss_pct', 'path');
-const PROBE_HOP_KEYS = keys('node', 'link_type', 'lq', 'nlq', 'etx', 'rtt_ms');
-const CRASH_KEYS = keys('schema', 'type', 'node', 'sent_at', 'crash_time', 'signal', 'signal_name', 'reason', 'restart_count', 'uptime_before_crash');
+/** Renames senders known by an address to their node name, everywhere the request carries them. */
+async function nameSenders(db: Executor, read: Read, dropped: Read['dropped'], ctx: StoreContext): Promise<void> {
+  const addrs = new Set<string>();
+  for (const r of read.readings) if (isAddress(r.node)) addrs.add(r.node);
+  for (const k of read.skipped) if (k.node && isAddress(k.node)) addrs.add(k.node);
+  if (!addrs.size) return;
+  const map = await knownNames(db, addrs, ctx);
+  if (!map.size) return;
+  const name = (n: string) => map.get(n) ?? n;
+  for (const r of read.readings) r.node = name(r.node);
+  for (const k of read.skipped) if (k.node) k.node = name(k.node);
+  for (const d of dropped) if (d.node) d.node = name(d.node);
+  for (const p of read.paths) {
+    p.src = name(p.src);
+    for (const h of p.hops) {
+      h.src = p.src;
+      if (h.hop_index === 1) h.from_node = p.src;
+    }
+    if (p.route.length) p.route[0] = p.src;
+  }
+  for (const h of read.hops) h.src = name(h.src);
+  for (const h of read.healths) h.node = name(h.node);
+  for (const c of read.crashes) c.node = name(c.node);
+}
 
-interface NodeAcc extends NodeRow {
+/** The addresses measurements name, and the pairs their probes teach (newest observation wins). */
+export function addressesOf(paths: PathReading[], hops: HopReading[]) {
+  const learnt = new Map<string, LearnedPair>();
+  const addresses = new Set<string>();
+  const note = (n: string | null) => { if (n !== null && isAddress(n)) addresses.add(n); };
+  for (const p of paths) {
+    note(p.dst);
+    note(p.dstName);
+    note(p.dstHop);
+    note(p.dstIp);
+    for (const n of p.route) note(n);
+    const last = p.route.at(-1);
+    const name = p.dstName;
+    if (name !== null && !isAddress(name) && last !== undefined && last !== name && isMeshAddress(last)) {
+      const cur = learnt.get(last);
+      if (!cur || cur.atMs <= p.atMs) learnt.set(last, { address: last, node: name, atMs: p.atMs });
+    }
+  }
+  for (const h of hops) {
+    note(h.dst);
+    note(h.from_node);
+    note(h.to_node);
+  }
+  return { addresses, learnt };
+}
+
+/** Rewrites addresses to names, picks probes' destinations, and drops hop lists that do not join src to dst. Returns those drops. */
+export function applyNames(readings: Reading[], paths: PathReading[], hops: HopReading[], map: ReadonlyMap<string, string>): Drop[] {
+  const drops: Drop[] = [];
+  const name = (n: string) => map.get(n) ?? n;
+  for (const p of paths) {
+    p.route = p.route.map(name);
+    if (p.source === 'network_status') {
+      // The agent's name; else where the hop list ends; else dst_ip.
+      p.dst = name(p.dstName ?? p.dstHop ?? p.dstIp!);
+      if (p.route.length) p.route[0] = p.src;
+    } else p.dst = name(p.dst!);
+    if (p.route.length && (p.route[0] !== p.src || p.route.at(-1) !== p.dst)) {
+      drops.push({
+        index: readings[p.msg]!.index, path: p.source === 'network_status' ? `${p.at}.path` : 'route', reason: 'bad_route',
+        message: p.route[0] !== p.src
+          ? `starts at ${p.route[0]}, not at the source ${p.src}: stored without its hop list`
+          : `ends at ${p.route.at(-1)}, not at the destination ${p.dst}: stored without its hop list (its hops are kept)`,
+      });
+      p.bad.push('bad_route');
+      p.route = [];
+    }
+    for (const h of p.hops) {
+      h.dst = p.dst;
+      h.from_node = name(h.from_node);
+      h.to_node = name(h.to_node);
+    }
+  }
+  for (const h of hops) {
+    h.dst = name(h.dst!);
+    h.from_node = name(h.from_node);
+    h.to_node = name(h.to_node);
+  }
+  return drops;
+}
+
+/**
+ * The rows a body would become, without a database: no MAX_NODES check, only
+ * the address pairs the body itself teaches. For benches and tests.
+ */
+export function rowsOf(body: unknown, ctx: StoreContext) {
+  const read = readMessages(body);
+  const live = read.readings.map(() => true);
+  const { learnt } = addressesOf(read.paths, read.hops);
+  applyNames(read.readings, read.paths, read.hops, new Map([...learnt.values()].map((l) => [l.address, l.node])));
+  const plan = judgeClocks(
+    read.readings.map((r, i) => ({ node: r.node, sentMs: r.sentMs, times: r.type === 'network_status' ? probeTimes(read.paths, i) : [] })),
+    { recvMs: ctx.receivedAt.getTime(), maxSkewMs: ctx.config.MAX_CLOCK_SKEW * 1000, retentionDays: ctx.config.RETENTION_RAW_DAYS },
+  );
+  return toRows(read, live, new Set(), read, plan, ctx).set;
+}
+
+interface Measurements {
+  paths: PathReading[];
+  hops: HopReading[];
+  healths: Read['healths'];
+  crashes: Read['crashes'];
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const bad = (b: DropReason[]) => (b.length ? [...new Set(b)] : null);
+
+interface NodeAcc extends Omit<NodeRow, 'first_seen' | 'last_seen'> {
   lastSentMs: number;
   firstMs: number;
   lastMs: number;
-  /** What the newest recently sent message says about the clock: offset in s, and whether it is over the limit. */
-  clock: { offsetS: number; flagged: boolean } | null;
   lastHealthMs: number;
   /** The agent time of the message each attribute came from. */
   attrMs: Partial<Record<keyof NodeAttrs, number>>;
 }
 
 /**
- * Turns messages into table rows. Time rules: a row's `time` is the agent's
- * time unless that lies more than MAX_CLOCK_SKEW ahead of the receive time;
- * then the whole message is shifted back by its offset (the report's probes
- * keep their spacing) and the row keeps sent_at and the offset.
+ * Turns measurements into table rows at the times the clock plan gives them.
+ * A row keeps the agent's own time (sent_at) and, when its time was
+ * corrected, the difference (clock_skew_s). Within one request the first copy
+ * of a key wins, as ON CONFLICT DO NOTHING decides between two requests;
+ * later copies count as duplicates. Two different measurements that a
+ * correction would put at the same instant are kept a millisecond apart.
  */
-export function toRows(messages: AgentMessage[], ctx: StoreContext) {
-  const recvMs = ctx.receivedAt.getTime();
+export function toRows(read: Read, live: boolean[], refused: ReadonlySet<string>, m: Measurements, plan: ClockPlan, ctx: StoreContext) {
   const recvIso = ctx.receivedAt.toISOString();
-  const maxSkewMs = ctx.config.MAX_CLOCK_SKEW * 1000;
-
   const path: PathProbeRow[] = [];
   const hop: HopQualityRow[] = [];
   const health: AgentHealthRow[] = [];
@@ -242,189 +449,141 @@ export function toRows(messages: AgentMessage[], ctx: StoreContext) {
   const healthOwner: number[] = [];
   const crashOwner: number[] = [];
   const seen = new Set<string>();
-  const rowCount = new Uint32Array(messages.length);
+  /** series + corrected time → the agent time that holds it. */
+  const taken = new Map<string, number>();
+  const rowCount = new Uint32Array(read.readings.length);
   const attempted = { path: 0, hop: 0, health: 0, crash: 0 };
-  const nodes = new Map<string, NodeAcc>();
-  let skewedMessages = 0;
 
-  // Keys are prefixed by table. Within one request the first copy of a key
-  // wins, as ON CONFLICT DO NOTHING decides between two requests; later
-  // copies count as duplicates.
-  const add = <R extends { n: number }>(table: R[], owner: number[], key: string, row: R, m: number) => {
-    rowCount[m]!++;
+  /** [time, skew s] for agent time `t` of message `msg` in `series`. */
+  const when = (msg: number, t: number, series: string): [string, number | null] => {
+    let c = plan.at(msg, t);
+    if (c === t) return [iso(t), null];
+    // Keep different measurements apart; the same one (a repeat in this request) lands on itself.
+    for (let k = `${series} ${c}`; taken.has(k) && taken.get(k) !== t; k = `${series} ${c}`) c += 1;
+    taken.set(`${series} ${c}`, t);
+    return [iso(c), (t - c) / 1000];
+  };
+  const add = <R extends { n: number }>(table: R[], owner: number[], key: string, row: R, msg: number) => {
+    rowCount[msg]!++;
     if (seen.has(key)) return;
     seen.add(key);
-    owner.push(m);
+    owner.push(msg);
     row.n = table.length;
     table.push(row);
   };
 
-  for (let m = 0; m < messages.length; m++) {
-    const msg = messages[m]!;
-    const sentMs = Date.parse(msg.sent_at);
-    const offsetMs = sentMs - recvMs;
-    const shiftMs = offsetMs > maxSkewMs ? offsetMs : 0;
-    if (shiftMs) skewedMessages++;
-    /** [trusted time, skew in s or null] for an agent timestamp of this message. */
-    const when = (agentMs: number): [string, number | null] => {
-      let t = agentMs - shiftMs;
-      // A probe stamped far after its own report: its clock is not to be trusted either.
-      if (t > recvMs + maxSkewMs) t = recvMs;
-      return t === agentMs ? [iso(agentMs), null] : [iso(t), (agentMs - t) / 1000];
-    };
-    const [time, skew] = when(sentMs);
-    const sentIso = iso(sentMs);
-
-    const sender = msg.type === 'path_result' || msg.type === 'hop_result' ? msg.src : msg.node;
-    const acc = nodeAcc(nodes, sender, Date.parse(time));
-    if (sentMs >= acc.lastSentMs) {
-      acc.lastSentMs = sentMs;
-      acc.last_type = msg.type;
-      // Only a message sent recently measures the clock; a buffered one says
-      // how long it waited, not how wrong the clock is.
-      if (offsetMs >= -maxSkewMs) acc.clock = { offsetS: offsetMs / 1000, flagged: shiftMs !== 0 };
-    }
-
-    switch (msg.type) {
-      case 'path_result': {
-        const p = msg as PathResult;
-        attempted.path++;
-        add(path, pathOwner, `p ${p.src} ${p.dst} ${time}`, {
-          n: 0, time, src: p.src, dst: p.dst, route: p.route,
-          rtt_ms: num(p.metrics.rtt_ms_avg), jitter_ms: num(p.metrics.jitter_ms_rfc3550), loss_pct: num(p.metrics.loss_pct),
-          window_s: p.window_s, sent_at: sentIso, clock_skew_s: skew, source: 'path_result',
-          agent_version: p.agent?.ver ?? null, agent_cpu_pct: num(p.agent?.cpu_pct), agent_mem_mb: num(p.agent?.mem_mb),
-          extra: merge([null, rest(p, PATH_KEYS)], ['metrics', rest(p.metrics, METRIC_KEYS)], ['agent', rest(p.agent, AGENT_KEYS)]),
-        }, m);
-        attr(acc, sentMs, { agent_version: known(p.agent?.ver) });
-        break;
-      }
-      case 'hop_result': {
-        const h = msg as HopResult;
-        attempted.hop++;
-        add(hop, hopOwner, `h ${h.src} ${h.dst} ${h.hop_index} ${time}`, {
-          n: 0, time, src: h.src, dst: h.dst, hop_index: h.hop_index, from_node: h.hop.from, to_node: h.hop.to,
-          lq: num(h.l2?.lq), nlq: num(h.l2?.nlq), etx: num(h.l2?.etx), link_type: null, rtt_ms: null,
-          sent_at: sentIso, clock_skew_s: skew,
-          extra: merge([null, rest(h, HOP_KEYS)], ['hop', rest(h.hop, HOP_ENDS_KEYS)], ['l2', rest(h.l2, L2_KEYS)]),
-        }, m);
-        break;
-      }
-      case 'agent_health': {
-        const a = msg as AgentHealth;
-        attempted.health++;
-        const extra = rest(a, HEALTH_KEYS);
-        add(health, healthOwner, `a ${a.node} ${time}`, {
-          n: 0, time, node: a.node, cpu_pct: a.cpu_pct, mem_mb: a.mem_mb, queue_len: a.queue_len,
-          neighbors_seen: num(a.neighbors_seen), sent_at: sentIso, clock_skew_s: skew, extra,
-        }, m);
-        const lat = coordinate(a.lat, 90);
-        const lon = coordinate(a.lon, 180);
-        attr(acc, sentMs, {
-          agent_version: known(a.agent_version), routing_daemon: known(a.routing_daemon),
-          hardware_model: known(a.hardware_model), firmware_version: known(a.firmware_version),
-          grid_square: known(a.grid_square),
-          // A position is both coordinates or nothing.
-          lat: lat !== null && lon !== null ? lat : null, lon: lat !== null && lon !== null ? lon : null,
-        });
-        // Scalar self-reports (uptime, restarts, health score) are the node's latest state.
-        const state = rest(a, HEALTH_STATE_SKIP);
-        if (state && sentMs >= acc.lastHealthMs) {
-          acc.lastHealthMs = sentMs;
-          for (const [k, v] of Object.entries(state)) {
-            if (v === null || typeof v !== 'object') put(acc.extra, k, v);
-          }
-        }
-        break;
-      }
-      case 'network_status': {
-        const s = msg as NetworkStatus;
-        // The report's own fields (its sent_at, routing_daemon, probe_count, …) travel with each probe.
-        const report = { sent_at: sentIso, ...rest(s, STATUS_KEYS) };
-        attr(acc, sentMs, { routing_daemon: known(s.routing_daemon) ?? known(s.probes[0]?.routing_daemon) });
-        for (const probe of s.probes) {
-          const pms = Date.parse(probe.timestamp);
-          const [ptime, pskew] = when(pms);
-          const psent = pskew === null ? ptime : iso(pms);
-          attempted.path++;
-          add(path, pathOwner, `p ${s.node} ${probe.dst_node} ${ptime}`, {
-            n: 0, time: ptime, src: s.node, dst: probe.dst_node,
-            route: probe.path.length ? [s.node, ...probe.path.map((h) => h.node)] : [],
-            rtt_ms: num(probe.rtt_ms_avg), jitter_ms: num(probe.jitter_ms), loss_pct: num(probe.loss_pct),
-            window_s: 5, sent_at: psent, clock_skew_s: pskew, source: 'network_status',
-            agent_version: null, agent_cpu_pct: null, agent_mem_mb: null,
-            extra: merge([null, rest(probe, PROBE_KEYS)], ['report', report]),
-          }, m);
-          let from = s.node;
-          probe.path.forEach((h, i) => {
-            attempted.hop++;
-            add(hop, hopOwner, `h ${s.node} ${probe.dst_node} ${i + 1} ${ptime}`, {
-              n: 0, time: ptime, src: s.node, dst: probe.dst_node, hop_index: i + 1, from_node: from, to_node: h.node,
-              lq: num(h.lq), nlq: num(h.nlq), etx: num(h.etx), link_type: h.link_type ?? null, rtt_ms: num(h.rtt_ms),
-              sent_at: psent, clock_skew_s: pskew, extra: rest(h, PROBE_HOP_KEYS),
-            }, m);
-            from = h.node;
-          });
-        }
-        break;
-      }
-      case 'crash_report': {
-        const c = msg as CrashReport;
-        attempted.crash++;
-        add(crash, crashOwner, `c ${c.node} ${time}`, {
-          n: 0, time, node: c.node, crash_time: c.crash_time ? iso(Date.parse(c.crash_time)) : null,
-          signal: num(c.signal), signal_name: num(c.signal_name), reason: num(c.reason),
-          restart_count: num(c.restart_count), uptime_before_crash: num(c.uptime_before_crash),
-          sent_at: sentIso, clock_skew_s: skew, extra: rest(c, CRASH_KEYS),
-        }, m);
-        break;
-      }
-    }
+  for (const p of m.paths) {
+    const series = `p ${p.src} ${p.dst}`;
+    const [time, skew] = when(p.msg, p.atMs, series);
+    attempted.path++;
+    add(path, pathOwner, `${series} ${time}`, {
+      n: 0, bad: bad(p.bad), time, src: p.src, dst: p.dst!, route: p.route,
+      rtt_ms: p.rtt_ms, jitter_ms: p.jitter_ms, loss_pct: p.loss_pct, window_s: p.window_s,
+      sent_at: iso(p.atMs), clock_skew_s: skew, source: p.source,
+      agent_version: p.agent_version, agent_cpu_pct: p.agent_cpu_pct, agent_mem_mb: p.agent_mem_mb, extra: p.extra,
+    }, p.msg);
+    for (const h of p.hops) addHop(h, time, skew);
   }
+  for (const h of m.hops) {
+    const [time, skew] = when(h.msg, h.atMs, `h ${h.src} ${h.dst} ${h.hop_index}`);
+    addHop(h, time, skew);
+  }
+  function addHop(h: HopReading, time: string, skew: number | null) {
+    attempted.hop++;
+    add(hop, hopOwner, `h ${h.src} ${h.dst} ${h.hop_index} ${time}`, {
+      n: 0, bad: bad(h.bad), time, src: h.src, dst: h.dst!, hop_index: h.hop_index, from_node: h.from_node, to_node: h.to_node,
+      lq: h.lq, nlq: h.nlq, etx: h.etx, link_type: h.link_type, rtt_ms: h.rtt_ms,
+      sent_at: iso(h.atMs), clock_skew_s: skew, extra: h.extra,
+    }, h.msg);
+  }
+  for (const a of m.healths) {
+    const series = `a ${a.node}`;
+    const [time, skew] = when(a.msg, a.atMs, series);
+    attempted.health++;
+    add(health, healthOwner, `${series} ${time}`, {
+      n: 0, bad: bad(a.bad), time, node: a.node, cpu_pct: a.cpu_pct, mem_mb: a.mem_mb, queue_len: a.queue_len,
+      neighbors_seen: a.neighbors_seen, sent_at: iso(a.atMs), clock_skew_s: skew, extra: a.extra,
+    }, a.msg);
+  }
+  for (const c of m.crashes) {
+    const series = `c ${c.node}`;
+    const [time, skew] = when(c.msg, c.atMs, series);
+    attempted.crash++;
+    add(crash, crashOwner, `${series} ${time}`, {
+      n: 0, bad: bad(c.bad), time, node: c.node, crash_time: c.crash_time, signal: c.signal, signal_name: c.signal_name,
+      reason: c.reason, restart_count: c.restart_count, uptime_before_crash: c.uptime_before_crash,
+      sent_at: iso(c.atMs), clock_skew_s: skew, extra: c.extra,
+    }, c.msg);
+  }
+
+  // The registry: one row per sender.
+  const nodes = new Map<string, NodeAcc>();
+  read.readings.forEach((r, i) => {
+    if (!live[i]) return;
+    const h = plan.header[i]!;
+    const acc = nodeAcc(nodes, r.node, h);
+    if (r.sentMs >= acc.lastSentMs) {
+      acc.lastSentMs = r.sentMs;
+      acc.last_type = r.type;
+    }
+    attr(acc, r.sentMs, r.attrs);
+    if (r.state && r.sentMs >= acc.lastHealthMs) {
+      acc.lastHealthMs = r.sentMs;
+      Object.assign(acc.extra, r.state);
+    }
+  });
+  for (const [node, c] of plan.nodes) {
+    const acc = nodes.get(node);
+    if (!acc) continue;
+    acc.clock_skew_s = c.offsetS;
+    acc.skew_flagged_at = c.flagged ? recvIso : null;
+  }
+  // Heard, but only in messages that could not be read: registered all the same (their drops are counted against it).
+  for (const s of read.skipped) if (s.node && !nodes.has(s.node) && !refused.has(s.node)) heardOnly(nodes, s.node);
 
   const nodeRows: NodeRow[] = [...nodes.values()]
     .sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))
     .map((a) => ({
-      node: a.node, first_seen: iso(a.firstMs), last_seen: iso(a.lastMs), last_type: a.last_type,
+      node: a.node,
+      first_seen: a.last_type === null ? null : iso(a.firstMs),
+      last_seen: a.last_type === null ? null : iso(a.lastMs),
+      last_type: a.last_type,
       agent_version: a.agent_version, routing_daemon: a.routing_daemon, hardware_model: a.hardware_model,
       firmware_version: a.firmware_version, grid_square: a.grid_square, lat: a.lat, lon: a.lon,
-      clock_skew_s: a.clock ? a.clock.offsetS : null,
-      skew_flagged_at: a.clock?.flagged ? recvIso : null,
-      extra: a.extra,
+      clock_skew_s: a.clock_skew_s, skew_flagged_at: a.skew_flagged_at, extra: a.extra,
     }));
 
   return {
-    path, hop, health, crash, nodes: nodeRows,
+    set: { path, hop, health, crash, nodes: nodeRows },
     /** The message each row came from, by row ordinal. */
     pathOwner, hopOwner, healthOwner, crashOwner,
-    rowCount, attempted, skewedMessages,
+    rowCount, attempted,
   };
-}
-
-interface NodeAttrs {
-  agent_version?: string | null;
-  routing_daemon?: string | null;
-  hardware_model?: string | null;
-  firmware_version?: string | null;
-  grid_square?: string | null;
-  lat?: number | null;
-  lon?: number | null;
 }
 
 function nodeAcc(nodes: Map<string, NodeAcc>, node: string, timeMs: number): NodeAcc {
   let a = nodes.get(node);
   if (!a) {
     a = {
-      node, first_seen: '', last_seen: '', last_type: '', agent_version: null, routing_daemon: null,
+      node, last_type: null, agent_version: null, routing_daemon: null,
       hardware_model: null, firmware_version: null, grid_square: null, lat: null, lon: null,
       clock_skew_s: null, skew_flagged_at: null, extra: {},
-      lastSentMs: -Infinity, firstMs: timeMs, lastMs: timeMs, clock: null, lastHealthMs: -Infinity, attrMs: {},
+      lastSentMs: -Infinity, firstMs: timeMs, lastMs: timeMs, lastHealthMs: -Infinity, attrMs: {},
     };
     nodes.set(node, a);
   }
   a.firstMs = Math.min(a.firstMs, timeMs);
   a.lastMs = Math.max(a.lastMs, timeMs);
   return a;
+}
+
+function heardOnly(nodes: Map<string, NodeAcc>, node: string) {
+  nodes.set(node, {
+    node, last_type: null, agent_version: null, routing_daemon: null,
+    hardware_model: null, firmware_version: null, grid_square: null, lat: null, lon: null,
+    clock_skew_s: null, skew_flagged_at: null, extra: {},
+    lastSentMs: -Infinity, firstMs: 0, lastMs: 0, lastHealthMs: -Infinity, attrMs: {},
+  });
 }
 
 /** The newest message (by the agent's clock) that carries an attribute decides it. */
@@ -442,3 +601,5 @@ export const messageTypeOf = (v: unknown): MessageType | 'unknown' => {
   const t = (v as { type?: unknown } | null)?.type;
   return typeof t === 'string' && (MESSAGE_TYPES as readonly string[]).includes(t) ? (t as MessageType) : 'unknown';
 };
+
+export type { Reading };

@@ -5,7 +5,7 @@ import type { Executor } from '../db/database.ts';
 export const REPORTED_TABLES = [
   'path_probe', 'hop_quality', 'agent_health', 'crash_report', 'nodes',
   'incidents', 'incident_events', 'path_probe_hourly', 'hop_quality_hourly',
-  'ingest_skew_ledger', 'job_state',
+  'ingest_clock_ledger', 'ingest_volume', 'ingest_drops', 'node_addresses', 'job_state',
 ] as const;
 
 export async function databaseSize(db: Executor): Promise<{ name: string; bytes: number }> {

@@ -1,6 +1,6 @@
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
-import { deleteSkewLedgerBefore } from '../ingest/ingest.repository.ts';
+import { deleteClockLedgerBefore, deleteDropStatsBefore } from '../ingest/ingest.repository.ts';
 import {
   compressionStats,
   deleteClosedIncidentsBatch,
@@ -17,6 +17,10 @@ const DAY_MS = 86_400_000;
 /** Raw hypertables use one-day chunks; TimescaleDB gives their continuous aggregates ten-day ones. */
 export const RAW_BLOCK_MS = DAY_MS;
 export const ROLLUP_BLOCK_MS = 10 * DAY_MS;
+/** A retry or a repeated probe comes within minutes: the clock ledger keeps two days. */
+export const LEDGER_KEEP_DAYS = 2;
+/** The registry shows a day of drops, agent_misreport looks back half an hour: a week is plenty. */
+export const DROP_STATS_KEEP_DAYS = 7;
 /** Rows per DELETE: a few milliseconds of row locks each on a Pi. */
 export const DELETE_BATCH = 5_000;
 
@@ -89,9 +93,14 @@ export async function runRetention(db: Database, now: Date, config: Config, layo
 
   for (const t of RAW_TABLES) await trim(t, raw);
   for (const t of ROLLUPS) await trim(t, rollup);
-  // Never hypertables: crash reports are rare, the ledger mirrors skewed raw rows.
+  // Never hypertables: crash reports are rare; the clock ledger only has to
+  // outlive a retry or a repeat, the drop statistics the registry's and the
+  // agent_misreport rule's view (a day, half an hour).
   tables.push({ table: 'crash_report', method: 'delete', cutoff: raw.toISOString(), removed: await deleteInBatches(db, 'crash_report', raw) });
-  tables.push({ table: 'ingest_skew_ledger', method: 'delete', cutoff: raw.toISOString(), removed: await deleteSkewLedgerBefore(db, raw) });
+  const ledger = new Date(Math.max(raw.getTime(), now.getTime() - LEDGER_KEEP_DAYS * DAY_MS));
+  tables.push({ table: 'ingest_clock_ledger', method: 'delete', cutoff: ledger.toISOString(), removed: await deleteClockLedgerBefore(db, ledger) });
+  const stats = new Date(Math.max(raw.getTime(), now.getTime() - DROP_STATS_KEEP_DAYS * DAY_MS));
+  tables.push({ table: 'ingest_drops', method: 'delete', cutoff: stats.toISOString(), removed: await deleteDropStatsBefore(db, stats) });
 
   const incidentCutoff = new Date(now.getTime() - config.RETENTION_INCIDENT_DAYS * DAY_MS);
   let incidents = 0;

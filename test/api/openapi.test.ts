@@ -98,6 +98,7 @@ describeEachMode(
         '/summary': '/summary',
         '/registry': '/registry',
         '/paths/{src}/{dst}/series': '/paths/A0/A3/series',
+        '/links/{a}/{b}/series': '/links/A2/A1/series',
         '/healthz': '/healthz',
         '/topology': '/topology',
         '/maintenance': '/maintenance',
@@ -134,8 +135,24 @@ describeEachMode(
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toContain('text/html');
       const html = await res.text();
-      expect(html).toContain('/openapi.json');
       expect(html).toContain('MeshMon Collector API');
+      // Everything it loads is the collector's own (the headless Chromium test checks it renders offline).
+      expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+      const srcs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+      expect(srcs.length).toBe(3);
+      for (const src of srcs) {
+        expect(src).toStartWith('docs/assets/');
+        const asset = await t.app.request(`/${src}`, { headers: { 'Accept-Encoding': 'gzip' } });
+        expect({ src, status: asset.status }).toEqual({ src, status: 200 });
+        // Pinned by content hash: a year in the browser's cache, then a 304 on revalidation.
+        expect(asset.headers.get('cache-control')).toContain('immutable');
+        expect(asset.headers.get('content-encoding')).toBe('gzip');
+        const again = await t.app.request(`/${src.split('?')[0]}`, { headers: { 'If-None-Match': asset.headers.get('etag')! } });
+        expect(again.status).toBe(304);
+      }
+      const init = await (await t.app.request(`/${srcs[2]}`)).text();
+      expect(init).toContain("url: 'openapi.json'");
+      expect((await t.app.request('/docs/assets/nope.js')).status).toBe(404);
     });
   },
   ['none'],

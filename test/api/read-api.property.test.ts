@@ -81,7 +81,11 @@ describeEachMode(
         fc.asyncProperty(url, async (u) => {
           const first = await t.json(u);
           expect([200, 400, 404]).toContain(first.status);
-          if (first.status === 200) {
+          // Dot segments can take a URL out of the API (`/issues/..` is `/`): the panel's pages answer in HTML.
+          const panelPage = /^\/(mesh|nodes|login|incidents\/[^/]+)?$/.test(new URL(u, 'http://collector').pathname);
+          if (panelPage) {
+            expect(first.res.headers.get('content-type')).toStartWith('text/html');
+          } else if (first.status === 200) {
             expect(first.res.headers.get('content-type')).toStartWith('application/json');
           } else {
             expect(first.res.headers.get('content-type')).toStartWith(PROBLEM_CONTENT_TYPE);
@@ -92,7 +96,7 @@ describeEachMode(
           }
           const again = await t.json(u);
           expect(again.status).toBe(first.status);
-          if (first.status === 200) expect(again.body).toEqual(first.body);
+          if (first.status === 200 && !panelPage) expect(again.body).toEqual(first.body);
         }),
         { numRuns: RUNS * 4 },
       );

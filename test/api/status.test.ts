@@ -127,7 +127,9 @@ describeEachMode('GET /registry', (get) => {
       position: { lat: 37.5, lon: -122.1, grid_square: 'CM87' },
       clock_skew_s: 420,
       clock_skew_flagged_at: '2026-03-02T11:00:00.000Z',
+      ingest_drops: { last_24h: 0, last_at: null, last_reason: null },
     });
+    expect(body.next).toBeNull();
     expect(body.nodes[0]).toMatchObject({ routing_daemon: 'babel', agent_version: null, position: { lat: null, lon: null, grid_square: null }, clock_skew_flagged_at: null });
 
     t.setNow('2026-03-02T12:30:00Z');
@@ -162,5 +164,54 @@ describeEachMode('GET /registry', (get) => {
     const back = (await t.json('/registry')).body;
     expect(back.nodes.find((n: any) => n.node === 'KX6--GONE-1')).toMatchObject({ status: 'reporting', retired_at: null });
     expect(back.counts).toEqual({ total: 4, reporting: 3, silent: 1, retired: 0 });
+  });
+
+  test('pages by node name with limit and cursor; counts cover every node; the filter applies across pages', async () => {
+    for (let i = 0; i < 7; i++) await insertNode(get().db, { node: `PAGE-${i}`, last_received_at: at(i % 2 ? '11:00' : '11:59') });
+    const seen: string[] = [];
+    let url = '/registry?limit=4';
+    for (let pages = 0; ; pages++) {
+      const { status, body } = await t.json(url);
+      expect(status).toBe(200);
+      expect(body.nodes.length).toBeLessThanOrEqual(4);
+      expect(body.counts).toEqual({ total: 10, reporting: 6, silent: 4, retired: 0 });
+      seen.push(...body.nodes.map((n: any) => n.node));
+      if (!body.next) break;
+      expect(pages).toBeLessThan(3);
+      url = `/registry?limit=4&cursor=${body.next}`;
+    }
+    expect(seen).toEqual([...seen].sort());
+    expect(seen).toHaveLength(10);
+    const silent: string[] = [];
+    for (let url2 = '/registry?status=silent&limit=2'; ;) {
+      const { body } = await t.json(url2);
+      silent.push(...body.nodes.map((n: any) => n.node));
+      if (!body.next) break;
+      url2 = `/registry?status=silent&limit=2&cursor=${body.next}`;
+    }
+    expect(silent).toEqual(['AB1CDE-RKT-1', 'PAGE-1', 'PAGE-3', 'PAGE-5']);
+  });
+
+  test('a limit out of range, or a cursor it did not issue, is a 400', async () => {
+    for (const q of ['limit=0', 'limit=5001', 'limit=x', 'cursor=abc', 'cursor=%00', `cursor=${Buffer.from('{"a":""}').toString('base64url')}`, `cursor=${Buffer.from('{"a":"x\\u0000"}').toString('base64url')}`]) {
+      const r = await t.json(`/registry?${q}`);
+      expect({ q, status: r.status }).toEqual({ q, status: 400 });
+      expect(r.res.headers.get('content-type')).toBe('application/problem+json');
+    }
+  });
+
+  test('ingest_drops: drops of the last 24 h, and the latest drop time and reason', async () => {
+    const db = get().db;
+    await db.insertInto('ingest_drops').values([
+      { node: 'KX6ABC-HAP-2', bucket: at('11:50'), reason: 'dst_node_empty', drops: 12, last_at: at('11:54') },
+      { node: 'KX6ABC-HAP-2', bucket: at('11:50'), reason: 'out_of_range', drops: 1, last_at: at('11:51') },
+      { node: 'KX6ABC-HAP-2', bucket: new Date(Date.parse(NOW) - 2 * 86_400_000), reason: 'bad_hop', drops: 40, last_at: new Date(Date.parse(NOW) - 2 * 86_400_000) },
+      { node: 'AB1CDE-RKT-1', bucket: new Date(Date.parse(NOW) - 3 * 86_400_000), reason: 'bad_sent_at', drops: 2, last_at: new Date(Date.parse(NOW) - 3 * 86_400_000 + 1000) },
+    ]).execute();
+    const { body } = await t.json('/registry');
+    const by = Object.fromEntries(body.nodes.map((n: any) => [n.node, n.ingest_drops]));
+    expect(by['KX6ABC-HAP-2']).toEqual({ last_24h: 13, last_at: '2026-03-02T11:54:00.000Z', last_reason: 'dst_node_empty' });
+    expect(by['AB1CDE-RKT-1']).toEqual({ last_24h: 0, last_at: '2026-02-27T12:00:01.000Z', last_reason: 'bad_sent_at' });
+    expect(by['ZZ9ZZZ-NSM-1']).toEqual({ last_24h: 0, last_at: null, last_reason: null });
   });
 });

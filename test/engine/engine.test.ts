@@ -253,13 +253,13 @@ describeEachMode('engine', (get) => {
     // its last report was received at the 07:00 tick: retired 7 days after that, whatever the tick
     expect(gone[0]).toMatchObject({ status: 'closed', ended_at: min(60 + days).toISOString(), evidence: { closed_by: 'retired' } });
     expect((await events(db, gone[0]!.id)).map((e) => e.event).at(-1)).toBe('closed');
-    const reg = await registry(db, { status: 'all' }, { now: min(days + 120), silentAfterS: 900 });
+    const reg = await registry(db, { status: 'all', limit: 1000 }, { now: min(days + 120), silentAfterS: 900 });
     expect(reg.nodes.find((n) => n.node === 'KX6--GONE')).toMatchObject({ status: 'retired', retired_at: min(60 + days).toISOString() });
     expect(reg.counts).toMatchObject({ total: 3, retired: 1 });
 
     await drive(db, msgs, { fromMin: days + 180, toMin: days + 190, tickS: 300 });
     expect((await incidents(db)).filter((i) => i.scope.type === 'node' && i.scope.node === 'KX6--GONE')).toHaveLength(1);
-    const back = await registry(db, { status: 'all' }, { now: min(days + 190), silentAfterS: 900 });
+    const back = await registry(db, { status: 'all', limit: 1000 }, { now: min(days + 190), silentAfterS: 900 });
     expect(back.nodes.find((n) => n.node === 'KX6--GONE')).toMatchObject({ status: 'reporting', retired_at: null });
   }, SLOW);
 });

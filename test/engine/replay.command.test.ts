@@ -46,7 +46,9 @@ function recording(): string {
   lines.sort((a, b) => a.at - b.at);
   const text = lines.map((l) => l.text);
   text.splice(2, 0, '{"schema": "meshmon.v1", "type": "path_res');
-  text.splice(4, 0, JSON.stringify({ schema: 'meshmon.v1', type: 'path_result', src: 'KA1AAA-HAP-1', dst: 'KB2BBB-HAP-1', sent_at: new Date(T0 + 2000).toISOString(), route: [], metrics: { loss_pct: 140 } }));
+  text.splice(4, 0, JSON.stringify({ schema: 'meshmon.v1', type: 'path_result', src: 'KA1AAA-HAP-1', dst: 'KB2BBB-HAP-1', sent_at: '2026-03-02 06:00:02', route: [], metrics: { loss_pct: 1 } }));
+  // Stored without its impossible loss: reported, not skipped.
+  text.splice(6, 0, JSON.stringify({ schema: 'meshmon.v1', type: 'path_result', src: 'KA1AAA-HAP-1', dst: 'KC3CCC-HAP-1', sent_at: new Date(T0 + 2000).toISOString(), route: [], metrics: { loss_pct: 140 } }));
   return text.join('\n') + '\n';
 }
 
@@ -83,9 +85,11 @@ describe('meshmon replay (CLI)', () => {
     expect(logs.length).toBeGreaterThan(0);
     const skipped = logs.filter((l) => l.msg === 'line skipped');
     expect(skipped.map((l) => l.line)).toEqual([3, 5]);
-    expect(String(skipped[1]!.reason)).toContain('loss_pct');
+    expect(String(skipped[1]!.reason)).toContain('sent_at');
+    const partly = logs.filter((l) => l.msg === 'line stored without some of its parts');
+    expect(partly.map((l) => [l.line, String(l.reason).includes('loss_pct')])).toEqual([[7, true]]);
     const done = logs.find((l) => l.msg === 'replay finished')!;
-    expect(done).toMatchObject({ skipped: 2, first_tick: '2026-03-02T06:00:00.000Z' });
+    expect(done).toMatchObject({ skipped: 2, partly_dropped: 1, first_tick: '2026-03-02T06:00:00.000Z' });
     expect(done.messages).toBeGreaterThan(250);
     // The embedded server is gone with its temporary directory.
     expect(logs.some((l) => l.msg === 'embedded PostgreSQL stopped')).toBe(true);

@@ -1,9 +1,12 @@
 import { beforeAll, beforeEach, expect } from 'bun:test';
+import net from 'node:net';
+import path from 'node:path';
 import { sql } from 'kysely';
 import type { TestDatabase } from '../support/databases.ts';
+import { EXAMPLES_DIR } from '../support/fixtures.ts';
 import { loadTimescaleTsl } from '../support/pglite-tsl.ts';
 
-export const TABLES = ['path_probe', 'hop_quality', 'agent_health', 'crash_report', 'nodes', 'ingest_skew_ledger'] as const;
+export const TABLES = ['path_probe', 'hop_quality', 'agent_health', 'crash_report', 'nodes', 'ingest_clock_ledger', 'ingest_volume', 'ingest_drops', 'node_addresses'] as const;
 export type Counts = Record<(typeof TABLES)[number], number>;
 
 export async function counts(tdb: TestDatabase): Promise<Counts> {
@@ -13,7 +16,7 @@ export async function counts(tdb: TestDatabase): Promise<Counts> {
   return rows[0]!;
 }
 
-export const EMPTY: Counts = { path_probe: 0, hop_quality: 0, agent_health: 0, crash_report: 0, nodes: 0, ingest_skew_ledger: 0 };
+export const EMPTY: Counts = { path_probe: 0, hop_quality: 0, agent_health: 0, crash_report: 0, nodes: 0, ingest_clock_ledger: 0, ingest_volume: 0, ingest_drops: 0, node_addresses: 0 };
 
 /**
  * Per-describe setup shared by the ingest suites: TSL loaded (PGlite), the
@@ -34,7 +37,7 @@ export function expectProblem(r: { status: number; body: any; res: Response }, s
   expect(r.body.status).toBe(status);
   expect(typeof r.body.title).toBe('string');
   expect(typeof r.body.type).toBe('string');
-  expect(r.body.instance).toBe('/ingest');
+  expect(['/ingest', '/api/reports']).toContain(r.body.instance);
   expect(r.body.request_id).toBeTruthy();
 }
 
@@ -84,4 +87,53 @@ export function windows(n: number, start = Date.parse('2026-03-02T11:00:00Z'), s
     out.push(hopResult({ src, dst, sent_at, hop_index: 2, hop: { from: 'node-D', to: dst } }));
   }
   return out;
+}
+
+/** The upstream agent's captured bodies (examples/upstream/), as it POSTed them. */
+export const UPSTREAM_CAPTURES = [
+  'agent_health', 'network_status-olsr-real', 'network_status-babel-real', 'network_status-olsr-parsable', 'network_status-babel-parsable',
+] as const;
+export type UpstreamCapture = (typeof UPSTREAM_CAPTURES)[number];
+
+export async function upstreamText(name: UpstreamCapture): Promise<string> {
+  return Bun.file(path.join(EXAMPLES_DIR, 'upstream', `${name}.json`)).text();
+}
+
+/** The captures were made on 2026-12-06 (see their README). */
+export const CAPTURED_AT = Date.parse('2026-12-06T19:15:57Z');
+
+/**
+ * A capture with every time (sent_at, probes' timestamp) moved by `shiftMs`,
+ * still pretty-printed as the agent sends it.
+ */
+export async function upstreamBody(name: UpstreamCapture, shiftMs = 0): Promise<string> {
+  const text = await upstreamText(name);
+  if (!shiftMs) return text;
+  return text.replace(/"(sent_at|timestamp)": "([^"]+)"/g, (_, k: string, v: string) => `"${k}": "${new Date(Date.parse(v) + shiftMs).toISOString().replace('.000Z', 'Z')}"`);
+}
+
+/**
+ * What the upstream agent's sender does (http_client.c): one request per
+ * connection, HTTP/1.0, `Host` without the port, Connection: close, the
+ * pretty-printed body; it reads the first 511 bytes of the answer.
+ */
+export function postLikeTheAgent(port: number, urlPath: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; head: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    const chunks: Buffer[] = [];
+    sock.on('data', (c: Buffer) => chunks.push(c));
+    sock.on('error', reject);
+    sock.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const at = text.indexOf('\r\n\r\n');
+      const head = text.slice(0, at);
+      resolve({ status: Number(head.split(' ')[1]), head, body: text.slice(at + 4) });
+    });
+    sock.on('connect', () => {
+      const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      sock.write(
+        `POST ${urlPath} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`,
+      );
+    });
+  });
 }

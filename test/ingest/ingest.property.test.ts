@@ -2,13 +2,19 @@ import { expect, test } from 'bun:test';
 import fc from 'fast-check';
 import { describeEachMode } from '../support/databases.ts';
 import { testApp } from '../support/app.ts';
+import { DROP_REASONS } from '../../src/ingest/ingest.schema.ts';
+import type { TestDatabase } from '../support/databases.ts';
 import { agentHealth, counts, freshTables, hopResult, pathResult } from './helpers.ts';
 
 const NOW = Date.parse('2026-03-02T12:00:00Z');
 const RUNS = Number(process.env.MESHMON_PROPERTY_RUNS ?? 60);
 
-const nodeName = fc.constantFrom('node-A', 'node-B', 'node-C', 'KX6ABC-HAP-2', 'kx6def-rkt-1.local.mesh');
-const recent = fc.integer({ min: -7200, max: 0 }).map((s) => new Date(NOW + s * 1000).toISOString());
+const nodeName = fc.constantFrom('node-A', 'node-B', 'node-C', 'KX6ABC-HAP-2', 'kx6def-rkt-1.local.mesh', '10.54.13.1', '10.54.13.2');
+/** Mostly the last two hours; now and then a clock that is off: hours ahead, a year ahead, year 9999, 1970, 1999. */
+const recent = fc.oneof(
+  { arbitrary: fc.integer({ min: -7200, max: 0 }).map((s) => NOW + s * 1000), weight: 12 },
+  { arbitrary: fc.constantFrom(NOW + 2 * 3600_000, NOW + 365 * 86_400_000, Date.parse('9999-12-31T23:59:59Z'), Date.parse('1970-01-01T00:10:00Z'), Date.parse('1999-12-31T23:00:00Z')), weight: 1 },
+).map((ms) => new Date(ms).toISOString());
 const maybe = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: null });
 
 const path = fc.record({
@@ -25,12 +31,13 @@ const hop = fc.record({
 const health = fc.record({ node: nodeName, sent_at: recent, cpu: fc.double({ min: 0, max: 100, noNaN: true }) })
   .map((r) => agentHealth({ node: r.node, sent_at: r.sent_at, cpu_pct: r.cpu, lat: 'unknown', hardware_model: 'hAP ac lite' }));
 
-const status = fc.record({ node: nodeName, sent_at: recent, dst: nodeName, via: nodeName }).map((r) => ({
-  schema: 'meshmon.v1', type: 'network_status', node: r.node, sent_at: r.sent_at, routing_daemon: 'olsr', probe_count: 1,
-  probes: [{
-    dst_node: r.dst, dst_ip: '10.0.0.1', timestamp: r.sent_at, rtt_ms_avg: 12, jitter_ms: 3, loss_pct: 0, hop_count: 2,
-    path: [{ node: r.via, interface: 'wlan0', link_type: 'RF', lq: 0.9, nlq: 0.9, etx: 1.2, rtt_ms: 5 }, { node: r.dst, interface: 'wlan0', link_type: 'RF', lq: 0.9, nlq: 0.9, etx: 1.2, rtt_ms: 12 }],
-  }],
+/** A report of 1–4 probes, in the upstream agent's real forms too: dst_node "", hops by address, 0 for unknown values. */
+const probe = (daemon: string) => fc.record({ dst: fc.oneof(nodeName, fc.constant('')), via: nodeName, at: recent, lq: fc.constantFrom(0, 0.9), etx: fc.constantFrom(0, 1.2, 2, ...(daemon === 'babel' ? [0.38] : [])) }).map((r) => ({
+  dst_node: r.dst, dst_ip: '10.0.0.1', timestamp: r.at, rtt_ms_avg: 12, jitter_ms: 3, loss_pct: 0, hop_count: 2,
+  path: r.dst === '' ? [] : [{ node: r.via, interface: 'wlan0', link_type: 'RF', lq: r.lq, nlq: r.lq, etx: r.etx, rtt_ms: 5 }, { node: r.dst, interface: 'wlan0', link_type: 'RF', lq: r.lq, nlq: r.lq, etx: r.etx, rtt_ms: 0 }],
+}));
+const status = fc.constantFrom('olsr', 'babel').chain((daemon) => fc.record({ node: nodeName, sent_at: recent, daemon: fc.constant(daemon), probes: fc.array(probe(daemon), { minLength: 1, maxLength: 4 }) })).map((r) => ({
+  schema: 'meshmon.v1', type: 'network_status', node: r.node, sent_at: r.sent_at, routing_daemon: r.daemon, probe_count: r.probes.length, probes: r.probes,
 }));
 
 const crash = fc.record({ node: nodeName, sent_at: recent }).map((r) => ({
@@ -38,6 +45,39 @@ const crash = fc.record({ node: nodeName, sent_at: recent }).map((r) => ({
 }));
 
 const validBatch = fc.array(fc.oneof(path, hop, health, status, crash), { minLength: 1, maxLength: 25 });
+
+const TABLE_OF = { path: 'path_probe', hop: 'hop_quality', health: 'agent_health', crash: 'crash_report' } as const;
+type Sent = Record<(typeof TABLE_OF)[keyof typeof TABLE_OF], number>;
+const isObj = (v: unknown): v is Record<string, any> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * What a body holds, counted without the collector's code: a path result per
+ * path_result and per probe, a hop per hop_result and per entry of a probe's
+ * path, a health or crash report per message of that type.
+ */
+function sentOf(body: unknown): Sent {
+  const out: Sent = { path_probe: 0, hop_quality: 0, agent_health: 0, crash_report: 0 };
+  for (const m of Array.isArray(body) ? body : [body]) {
+    if (!isObj(m)) continue;
+    if (m.type === 'path_result') out.path_probe++;
+    else if (m.type === 'hop_result') out.hop_quality++;
+    else if (m.type === 'agent_health') out.agent_health++;
+    else if (m.type === 'crash_report') out.crash_report++;
+    else if (m.type === 'network_status' && Array.isArray(m.probes)) {
+      for (const p of m.probes) {
+        out.path_probe++;
+        if (isObj(p) && Array.isArray(p.path)) out.hop_quality += p.path.length;
+      }
+    }
+  }
+  return out;
+}
+
+const MEASUREMENT_TABLES = ['path_probe', 'hop_quality', 'agent_health', 'crash_report', 'nodes', 'node_addresses'] as const;
+const measurementCounts = async (get: () => TestDatabase) => {
+  const c = await counts(get());
+  return Object.fromEntries(MEASUREMENT_TABLES.map((t) => [t, c[t]]));
+};
 
 /** Values agents should never send, and some they might. */
 const nasty = fc.oneof(
@@ -54,6 +94,14 @@ const nasty = fc.oneof(
 );
 
 type Json = Record<string, unknown> | unknown[];
+
+/** A drop names where (message index, field path) and why (one of the reasons). */
+function expectDrop(d: { index: unknown; path: unknown; reason: unknown; message: unknown }) {
+  expect(Number.isInteger(d.index)).toBe(true);
+  expect(typeof d.path).toBe('string');
+  expect(DROP_REASONS).toContain(d.reason as (typeof DROP_REASONS)[number]);
+  expect(typeof d.message).toBe('string');
+}
 
 /** Every path into a value: where a mutation can land. */
 function paths(v: unknown, prefix: Array<string | number> = []): Array<Array<string | number>> {
@@ -116,11 +164,12 @@ const textDamage = fc.oneof(
 describeEachMode('POST /ingest under random input', (get) => {
   freshTables(get);
 
-  test('never a 5xx, never a partial write', async () => {
+  test('random mixes of good and bad messages, probes and values: stored + dropped = sent, every drop has a reason, never a 5xx, a retry stores nothing new', async () => {
     const t = testApp(get(), { now: new Date(NOW) });
     const seen = new Map<number, number>();
     await fc.assert(
-      fc.asyncProperty(validBatch, fc.array(mutation, { maxLength: 3 }), textDamage, fc.boolean(), async (batch, muts, damage, single) => {
+      fc.asyncProperty(validBatch, fc.array(mutation, { maxLength: 4 }), textDamage, fc.boolean(), async (batch, muts, damage, single) => {
+        t.setNow(new Date(NOW));
         let body: unknown = muts.reduce(mutate, batch as Json[]);
         if (single) body = (body as unknown[])[0] ?? {};
         let text = JSON.stringify(body);
@@ -135,23 +184,34 @@ describeEachMode('POST /ingest under random input', (get) => {
         expect(r.status).toBeLessThan(500);
         expect([200, 400, 413, 422]).toContain(r.status);
         if (r.status === 200) {
-          // Exactly what the answer reports was added.
-          expect(after.path_probe - before.path_probe).toBe(r.body.rows.path_probe.inserted);
-          expect(after.hop_quality - before.hop_quality).toBe(r.body.rows.hop_quality.inserted);
-          expect(after.agent_health - before.agent_health).toBe(r.body.rows.agent_health.inserted);
-          expect(after.crash_report - before.crash_report).toBe(r.body.rows.crash_report.inserted);
+          // Exactly what the answer reports was added…
+          for (const table of ['path_probe', 'hop_quality', 'agent_health', 'crash_report'] as const) {
+            expect(after[table] - before[table]).toBe(r.body.rows[table].inserted);
+          }
+          // …and every measurement sent is accounted for: stored now, stored before, or dropped.
+          const sent = sentOf(JSON.parse(text));
+          for (const [table, n] of Object.entries(sent)) {
+            const row = r.body.rows[table];
+            expect({ table, accounted: row.inserted + row.duplicates + row.dropped }).toEqual({ table, accounted: n });
+          }
+          expect(r.body.dropped.total).toBe(Object.values(r.body.dropped.by_reason as Record<string, number>).reduce((a, b) => a + b, 0));
+          expect(r.body.drops).toHaveLength(Math.min(r.body.dropped.total, 100));
+          for (const d of r.body.drops) expectDrop(d);
         } else {
           expect(r.res.headers.get('content-type')).toBe('application/problem+json');
           expect(after).toEqual(before);
           if (r.status === 422) {
             expect(r.body.errors.length).toBeGreaterThan(0);
-            for (const e of r.body.errors) {
-              expect(Number.isInteger(e.index)).toBe(true);
-              expect(typeof e.path).toBe('string');
-              expect(typeof e.message).toBe('string');
-            }
+            for (const e of r.body.errors) expectDrop(e);
           }
         }
+        // The agent's retry, half a minute later: nothing new.
+        const stored = await measurementCounts(get);
+        t.setNow(new Date(NOW + 30_000));
+        const retry = await t.post('/ingest', text);
+        expect(retry.status).toBe(r.status);
+        if (retry.status === 200) for (const table of ['path_probe', 'hop_quality', 'agent_health', 'crash_report'] as const) expect(retry.body.rows[table].inserted).toBe(0);
+        expect(await measurementCounts(get)).toEqual(stored);
       }),
       { numRuns: RUNS },
     );
@@ -178,6 +238,8 @@ describeEachMode('POST /ingest under random input', (get) => {
           : { schema: 'meshmon.v1', type: 'network_status', node: 'n1', sent_at: new Date(NOW).toISOString(), probes: [{ dst_node: 'n2', timestamp: ts, path: [{ node: 'n2' }] }] };
         const r = await t.post('/ingest', msg);
         expect([200, 422]).toContain(r.status);
+        // Only an unreadable sent_at refuses the message; a bad crash_time or probe timestamp is dropped alone.
+        if (field !== 'sent_at') expect(r.status).toBe(200);
       }),
       { numRuns: RUNS },
     );
@@ -189,6 +251,7 @@ describeEachMode('POST /ingest under random input', (get) => {
       fc.asyncProperty(validBatch, async (batch) => {
         const r = await t.post('/ingest', batch);
         expect(r.status).toBe(200);
+        expect(r.body.drops.filter((d: { reason: string }) => d.reason !== 'dst_node_empty')).toEqual([]);
         const before = await counts(get());
         const retry = await t.post('/ingest', batch);
         expect(retry.status).toBe(200);

@@ -133,8 +133,8 @@ describeEachMode('POST /ingest stores', (get) => {
     const recv = after(msg.sent_at, 1);
     const r = await testApp(get(), { now: recv }).post('/ingest', msg);
     expect(r.body.rows).toEqual({
-      path_probe: { inserted: 2, duplicates: 0 }, hop_quality: { inserted: 3, duplicates: 0 },
-      agent_health: { inserted: 0, duplicates: 0 }, crash_report: { inserted: 0, duplicates: 0 },
+      path_probe: { inserted: 2, duplicates: 0, dropped: 0 }, hop_quality: { inserted: 3, duplicates: 0, dropped: 0 },
+      agent_health: { inserted: 0, duplicates: 0, dropped: 0 }, crash_report: { inserted: 0, duplicates: 0, dropped: 0 },
     });
     const report = { sent_at: '2026-03-02T07:15:40.000Z', routing_daemon: 'olsr', probe_count: 2 };
     const common = { received_at: recv, clock_skew_s: null, source: 'network_status', window_s: 5, agent_version: null, agent_cpu_pct: null, agent_mem_mb: null };
@@ -198,7 +198,8 @@ describeEachMode('POST /ingest stores', (get) => {
       nodes: 2,
     });
     const before = await counts(get());
-    expect(before).toEqual({ ...EMPTY, path_probe: 20, hop_quality: 40, agent_health: 2, nodes: 2 });
+    // ingest_volume: node-A's path results, hops and health report, node-B's health report.
+    expect(before).toEqual({ ...EMPTY, path_probe: 20, hop_quality: 40, agent_health: 2, nodes: 2, ingest_volume: 4 });
     t.setNow('2026-03-02T12:00:30Z');
     const retry = await t.post('/ingest', batch);
     expect(retry.status).toBe(200);
@@ -224,8 +225,8 @@ describeEachMode('POST /ingest stores', (get) => {
     await t.post('/ingest', { ...msg, probes: msg.probes.slice(0, 1) });
     const r = await t.post('/ingest', msg);
     expect(r.body.accepted.network_status).toBe(1);
-    expect(r.body.rows.path_probe).toEqual({ inserted: 1, duplicates: 1 });
-    expect(r.body.rows.hop_quality).toEqual({ inserted: 1, duplicates: 2 });
+    expect(r.body.rows.path_probe).toEqual({ inserted: 1, duplicates: 1, dropped: 0 });
+    expect(r.body.rows.hop_quality).toEqual({ inserted: 1, duplicates: 2, dropped: 0 });
     const again = await t.post('/ingest', msg);
     expect(again.body.duplicates.network_status).toBe(1);
   });

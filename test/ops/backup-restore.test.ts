@@ -22,7 +22,7 @@ setDefaultTimeout(60_000);
 
 const TABLES = [
   'path_probe', 'hop_quality', 'agent_health', 'crash_report', 'nodes', 'incidents', 'incident_events',
-  'path_probe_hourly', 'hop_quality_hourly', 'rollup_watermark', 'job_state', 'ingest_skew_ledger', 'kysely_migration',
+  'path_probe_hourly', 'hop_quality_hourly', 'rollup_watermark', 'job_state', 'ingest_clock_ledger', 'ingest_volume', 'ingest_drops', 'node_addresses', 'kysely_migration',
 ] as const;
 
 async function counts(db: Database) {

@@ -52,26 +52,30 @@ describeEachMode('GET /metrics', (get, mode) => {
     }
   });
 
-  test('message counters move when messages are accepted, duplicated and rejected', async () => {
+  test('message counters move when messages are accepted, duplicated, dropped in part and rejected', async () => {
     const t = testApp(get(), { now: at });
     const before = await scrape(t);
     expect(before.value('meshmon_ingest_messages_total', { type: 'path_result', outcome: 'accepted' }) ?? 0).toBe(0);
 
     expect((await t.post('/ingest', [message('N0DE-B'), message('N0DE-C')])).status).toBe(200);
     expect((await t.post('/ingest', message('N0DE-B'))).status).toBe(200);
-    expect((await t.post('/ingest', message('N0DE-D', { metrics: { loss_pct: 140 } }))).status).toBe(422);
+    // Stored without its impossible loss.
+    expect((await t.post('/ingest', message('N0DE-D', { metrics: { loss_pct: 140 } }))).status).toBe(200);
+    expect((await t.post('/ingest', message('N0DE-E', { schema: 'meshmon.v0' }))).status).toBe(422);
 
     const after = await scrape(t);
-    expect(after.value('meshmon_ingest_messages_total', { type: 'path_result', outcome: 'accepted' })).toBe(2);
+    expect(after.value('meshmon_ingest_messages_total', { type: 'path_result', outcome: 'accepted' })).toBe(3);
     expect(after.value('meshmon_ingest_messages_total', { type: 'path_result', outcome: 'duplicate' })).toBe(1);
     expect(after.value('meshmon_ingest_messages_total', { type: 'path_result', outcome: 'rejected', reason: 'invalid' })).toBe(1);
+    expect(after.value('meshmon_ingest_dropped_total', { reason: 'out_of_range' })).toBe(1);
+    expect(after.value('meshmon_ingest_dropped_total', { reason: 'unknown_schema' })).toBe(1);
     // Request durations are recorded by route pattern.
     // (The parser folds labelled histograms into one sample, so their series are read from the text.)
     expect(after.family('meshmon_http_request_duration_seconds')!.type).toBe('HISTOGRAM');
     const counts = [...after.text.matchAll(/^meshmon_http_request_duration_seconds_count\{([^}]*)\} (\S+)$/gm)]
       .filter((m) => m[1]!.includes('route="/ingest"'))
       .map((m) => [m[1]!.match(/status="(\d+)"/)![1], Number(m[2])]);
-    expect(counts.sort()).toEqual([['200', 2], ['422', 1]]);
+    expect(counts.sort()).toEqual([['200', 3], ['422', 1]]);
   });
 
   test('open incidents are counted by kind and severity', async () => {

@@ -1,5 +1,6 @@
 import type { Hono } from 'hono';
 import type { IncidentListCache } from '../../src/api/list-cache.ts';
+import type { MeshAddresses } from '../../src/ingest/addresses.service.ts';
 import { createApp } from '../../src/app.ts';
 import type { AppDeps, AppEnv } from '../../src/app-deps.ts';
 import { configFrom, type Config } from '../../src/config.ts';
@@ -20,7 +21,7 @@ export interface TestApp {
 
 export function testApp(
   tdb: TestDatabase,
-  opts: { env?: Parameters<typeof configFrom>[0]; now?: Date | string; log?: Logger; config?: Config; listCache?: IncidentListCache } = {},
+  opts: { env?: Parameters<typeof configFrom>[0]; now?: Date | string; log?: Logger; config?: Config; listCache?: IncidentListCache; addresses?: MeshAddresses } = {},
 ): TestApp {
   let now = new Date(opts.now ?? '2026-03-02T12:00:00Z');
   const deps: AppDeps = {
@@ -35,6 +36,7 @@ export function testApp(
     embedded: false,
     ...(tdb.pool ? { pool: tdb.pool, reads: createPreparedDatabase(tdb.pool) } : {}),
     ...(opts.listCache ? { listCache: opts.listCache } : {}),
+    ...(opts.addresses ? { addresses: opts.addresses } : {}),
   };
   const app = createApp(deps);
   const json = async (path: string, init?: RequestInit) => {
