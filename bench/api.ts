@@ -21,7 +21,8 @@ import { sql } from 'kysely';
 import { createDatabase, createPool } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import type { IncidentEvents, Incidents } from '../src/db/schema.generated.ts';
-import { linkKey, routeKey, scopeKey, type IncidentKind, type Scope, type Severity } from '../src/incidents/incident.schema.ts';
+import { scopeKey, type IncidentKind, type Scope, type Severity } from '../src/incidents/incident.schema.ts';
+import { link, linksOf, route, routeKey, sameLink, type Route } from '../src/incidents/keys.ts';
 import { createScratchDatabase } from '../test/support/admin.ts';
 import { spawnCollector } from '../test/support/collector-process.ts';
 import { analyze, fillHops, fillProbes, insertEventRows, insertIncidentRows, insertNodeRows, rowCounts, saveEngineRun } from './api-fill.repository.ts';
@@ -111,7 +112,6 @@ interface Probed {
   alt: string[];
 }
 
-const links = (hops: string[]) => hops.slice(1).map((h, i) => linkKey(hops[i]!, h));
 
 function makeIncidents(mesh: Mesh, probed: Probed[], now: Date, total: number) {
   const rows: Insertable<Incidents>[] = [];
@@ -120,6 +120,7 @@ function makeIncidents(mesh: Mesh, probed: Probed[], now: Date, total: number) {
   const thresholds = { jitter_ms: 30, loss_pct: 2 };
   let seq = 0;
   let openCount = 0;
+  const routesOf = new Map<string, Route[]>();
 
   const routeScope = (open: boolean): { scope: Scope; hops: string[] } => {
     // Closed history leans on the probed routes; open ones need more distinct scopes than 40 routes give.
@@ -143,9 +144,9 @@ function makeIncidents(mesh: Mesh, probed: Probed[], now: Date, total: number) {
       else if (kind === 'rf_drop' || kind === 'bottleneck') {
         const p = open ? routeScope(true).hops : pick(probed).hops;
         const i = Math.floor(rnd() * (p.length - 1));
-        scope = { type: 'link', ...(p[i]! < p[i + 1]! ? { a: p[i]!, b: p[i + 1]! } : { a: p[i + 1]!, b: p[i]! }) };
-        const key = linkKey(scope.a, scope.b);
-        affected = probed.filter((q) => links(q.hops).includes(key));
+        const l = link(p[i]!, p[i + 1]!);
+        scope = { type: 'link', ...l };
+        affected = probed.filter((q) => linksOf(q.hops).some((x) => sameLink(x, l)));
       } else {
         const node = kind === 'agent_silent' && rnd() < 0.01 ? '*' : pick(mesh.names);
         scope = { type: 'node', node };
@@ -159,9 +160,9 @@ function makeIncidents(mesh: Mesh, probed: Probed[], now: Date, total: number) {
       if (attempt > 50) return null;
     }
     const s = scope!;
-    const routes = s.type === 'route' ? [routeKey(s.src, s.dst)] : affected.map((a) => routeKey(a.src, a.dst));
+    const routes: Route[] = s.type === 'route' ? [route(s.src, s.dst)] : affected.map((a) => route(a.src, a.dst));
     const nodes = [...new Set(s.type === 'route' ? hops : s.type === 'link' ? [s.a, s.b, ...affected.flatMap((a) => [a.src, a.dst])] : s.node === '*' ? [] : [s.node])];
-    const lnks = s.type === 'route' ? links(hops) : s.type === 'link' ? [linkKey(s.a, s.b)] : [];
+    const lnks = s.type === 'route' ? linksOf(hops) : s.type === 'link' ? [link(s.a, s.b)] : [];
     const duration = between(5 * 60_000, 8 * HOUR);
     const ended = open ? null : new Date(Math.min(start.getTime() + duration, now.getTime() - 60_000));
     const severity: Severity = kind === 'route_flap' || kind === 'agent_silent' ? (rnd() < 0.7 ? 'minor' : 'major') : rnd() < 0.25 ? 'critical' : 'major';
@@ -179,7 +180,7 @@ function makeIncidents(mesh: Mesh, probed: Probed[], now: Date, total: number) {
       scope_key: scopeKey(s),
       status: open ? (rnd() < 0.15 ? 'clearing' : 'open') : 'closed',
       severity,
-      impact: JSON.stringify({ routes_affected: routes.length, routes: routes.slice(0, 20), nodes }),
+      impact: JSON.stringify({ routes_affected: routes.length, routes: routes.slice(0, 20).map((r) => routeKey(r)), nodes }),
       cause: `Likely cause of this ${kind.replace('_', ' ')} on ${scopeKey(s)}`,
       next_steps: ['Check alignment and line of sight', 'Compare SNR with last week', 'Consider a channel change'],
       evidence: JSON.stringify({
@@ -191,8 +192,8 @@ function makeIncidents(mesh: Mesh, probed: Probed[], now: Date, total: number) {
         ...(parent ? { parent: { id: parent.id, kind: parent.kind } } : {}),
       }),
       nodes,
-      links: lnks,
-      routes,
+      links: JSON.stringify(lnks),
+      routes: JSON.stringify(routes),
       started_at: start,
       ended_at: ended,
       detected_at: new Date(start.getTime() + 90_000),
@@ -202,6 +203,7 @@ function makeIncidents(mesh: Mesh, probed: Probed[], now: Date, total: number) {
       parent_id: parent?.id ?? null,
     };
     rows.push(row);
+    routesOf.set(id, routes);
     if (open) openCount++;
     const ev = (at: Date, event: string, detail: Record<string, unknown>) => events.push({ incident_id: id, at, event, detail: JSON.stringify(detail) });
     ev(new Date(start.getTime() + 90_000), 'opened', { severity: 'major' });
@@ -233,10 +235,10 @@ function makeIncidents(mesh: Mesh, probed: Probed[], now: Date, total: number) {
     if (!root) continue;
     // Causes explain the route incidents on the routes they affect.
     if (kind === 'bottleneck' || kind === 'node_overload' || kind === 'rf_drop') {
-      const affected = (root.routes ?? []) as string[];
+      const affected = routesOf.get(root.id) ?? [];
       const n = Math.min(affected.length, Math.floor(between(0, 4)));
       for (let i = 0; i < n && rows.length < total; i++) {
-        const [src, dst] = affected[i]!.split('>') as [string, string];
+        const { src, dst } = affected[i]!;
         const p = probed.find((q) => q.src === src && q.dst === dst);
         add(pick(['jitter_burst', 'loss_spike'] as const), open, new Date(start.getTime() + between(0, 10 * 60_000)), root, {
           scope: { type: 'route', src, dst },

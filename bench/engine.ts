@@ -6,7 +6,8 @@
 // (the first tick opens the incidents), then every 10 simulated seconds with
 // 10 s of new traffic inserted before each tick (steady state). Prints the
 // durations of whole ticks and of each rule, then times `meshmon replay` of
-// mesh16-core. Figures only; nothing is asserted. Results: docs/bench/engine.md.
+// mesh16-core and of silence/mesh22-partition (many nodes silent at once).
+// Figures only; nothing is asserted. Results: docs/bench/engine.md.
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,6 +16,7 @@ import { createDatabase, createPool } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { runTick, type TickResult } from '../src/engine/engine.ts';
 import { DEFAULT_RULES } from '../src/engine/rules.config.ts';
+import { linksTouching } from '../src/engine/signals.repository.ts';
 import { createScratchDatabase } from '../test/support/admin.ts';
 import { analyze, insertHealth, insertHops, insertProbes, tableSizes, upsertNodesFrom } from './engine-fill.repository.ts';
 import { Mesh, type Traffic } from './engine-traffic.ts';
@@ -102,22 +104,45 @@ async function main() {
       const runs = steady.map((s) => s.result.rules.find((x) => x.rule === r.rule)?.durationMs ?? 0);
       console.log(`| ${r.rule} | ${ms(r.durationMs)} | ${ms(median(runs))} | ${ms(Math.max(...runs))} | ${r.findings} | ${r.health}${r.error ? ` error: ${r.error}` : ''} |`);
     }
+
+    // What a tick adds while a partition is possible (several nodes silent
+    // together, others reporting): the partition rule reads the links of the
+    // last hour around the nodes that are not reporting — here ten of them.
+    const reads: number[] = [];
+    let linkCount = 0;
+    for (let i = 0; i < 3; i++) {
+      const r0 = performance.now();
+      const from = new Date(now.getTime() - DEFAULT_RULES.partition.topology_min * 60_000);
+      linkCount = (await linksTouching(db, { from, now, nodes: mesh.names.slice(0, 10) })).length;
+      reads.push(performance.now() - r0);
+    }
+    console.log(`\ntopology read of a tick while a partition is possible (10 nodes not reporting): median of 3 ${ms(median(reads))}, ${linkCount} links`);
   } finally {
     await db.destroy();
     await scratch.drop();
   }
 
   if (!values['no-replay']) {
-    const file = path.join(root, 'test/fixtures/scenarios/mesh16-core.ndjson.gz');
-    const start = performance.now();
-    const proc = Bun.spawn([path.join(root, 'bin/meshmon'), 'replay', file], { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, LOG_LEVEL: 'info' } });
-    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    const wall = performance.now() - start;
-    const finished = err.split('\n').filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return null; } }).find((l) => l?.msg === 'replay finished');
-    console.log(`\nreplay mesh16-core (embedded PostgreSQL, start to exit): ${(wall / 1000).toFixed(1)} s, exit ${code}, ${code === 0 ? JSON.parse(out).length : '?'} incidents`);
-    if (finished) console.log(`  ${finished.ticks} ticks, ${finished.messages} messages; ingest ${(finished.ingest_ms / 1000).toFixed(1)} s, engine ${(finished.engine_ms / 1000).toFixed(1)} s, replay loop ${(finished.total_ms / 1000).toFixed(1)} s`);
-    if (code !== 0) console.log(err.slice(-2000));
+    await timeReplay('mesh16-core', 'mesh16-core');
+    // Many nodes silent at once: a partition (the topology read while it is possible) and its children.
+    await timeReplay('mesh22-partition', 'silence/mesh22-partition');
   }
+}
+
+/** `meshmon replay` of a bundled scenario on its own embedded PostgreSQL, start to exit. */
+async function timeReplay(label: string, name: string) {
+  const file = path.join(root, `test/fixtures/scenarios/${name}.ndjson.gz`);
+  const start = performance.now();
+  const proc = Bun.spawn([path.join(root, 'bin/meshmon'), 'replay', file], { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, LOG_LEVEL: 'info' } });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const wall = performance.now() - start;
+  const finished = err.split('\n').filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return null; } }).find((l) => l?.msg === 'replay finished');
+  console.log(`\nreplay ${label} (embedded PostgreSQL, start to exit): ${(wall / 1000).toFixed(1)} s, exit ${code}, ${code === 0 ? JSON.parse(out).length : '?'} incidents`);
+  if (finished) {
+    console.log(`  ${finished.ticks} ticks, ${finished.messages} messages; ingest ${(finished.ingest_ms / 1000).toFixed(1)} s, engine ${(finished.engine_ms / 1000).toFixed(1)} s, replay loop ${(finished.total_ms / 1000).toFixed(1)} s`);
+    console.log(`  rules (ms): ${Object.entries(finished.rule_ms as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  }
+  if (code !== 0) console.log(err.slice(-2000));
 }
 
 function median(xs: number[]): number {

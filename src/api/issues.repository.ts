@@ -1,6 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { Incidents } from '../db/schema.generated.ts';
+import type { Link, Route } from '../incidents/keys.ts';
 import type { CursorPosition } from './cursor.ts';
 
 // The read side of incidents. Lists go newest first on (started_at, id), the
@@ -13,10 +14,10 @@ export interface IncidentFilter {
   until?: Date | undefined;
   kinds?: string[] | undefined;
   severities?: string[] | undefined;
-  /** Each is "touching": the key is in incidents.nodes / .links / .routes. */
+  /** Each is "touching": the node, link or route is in incidents.nodes / .links / .routes. */
   node?: string | undefined;
-  link?: string | undefined;
-  route?: string | undefined;
+  link?: Link | undefined;
+  route?: Route | undefined;
   rootsOnly: boolean;
   after?: CursorPosition | undefined;
   limit: number;
@@ -95,11 +96,23 @@ export async function listIncidents(db: Executor, f: IncidentFilter): Promise<In
   if (f.kinds?.length) q = q.where('i.kind', 'in', f.kinds);
   if (f.severities?.length) q = q.where('i.severity', 'in', f.severities);
   if (f.node) q = q.where(sql<boolean>`i.nodes @> ARRAY[${f.node}]::text[]`);
-  if (f.link) q = q.where(sql<boolean>`i.links @> ARRAY[${f.link}]::text[]`);
-  if (f.route) q = q.where(sql<boolean>`i.routes @> ARRAY[${f.route}]::text[]`);
+  // jsonb containment, what the jsonb_path_ops GIN indexes of migration 0008 answer.
+  if (f.link) q = q.where(sql<boolean>`i.links @> ${JSON.stringify([{ a: f.link.a, b: f.link.b }])}::jsonb`);
+  if (f.route) q = q.where(sql<boolean>`i.routes @> ${JSON.stringify([{ src: f.route.src, dst: f.route.dst }])}::jsonb`);
   if (f.rootsOnly) q = q.where('i.parent_id', 'is', null);
   if (f.after) q = q.where(sql<boolean>`(i.started_at, i.id) < (${f.after.startedAt}::timestamptz, ${f.after.id})`);
   return (await q.orderBy('i.started_at', 'desc').orderBy('i.id', 'desc').limit(f.limit).execute()) as unknown as IncidentListRow[];
+}
+
+/** Of the given links, those some incident touches (incidents.links): to read an ambiguous `?link=`. */
+export async function linksHeld(db: Executor, links: Link[]): Promise<Link[]> {
+  if (!links.length) return [];
+  const { rows } = await sql<Link>`
+    SELECT l.a, l.b
+    FROM unnest(${links.map((l) => l.a)}::text[], ${links.map((l) => l.b)}::text[]) AS l(a, b)
+    WHERE EXISTS (SELECT 1 FROM incidents i WHERE i.links @> jsonb_build_array(jsonb_build_object('a', l.a, 'b', l.b)))
+    ORDER BY 1, 2`.execute(db);
+  return rows;
 }
 
 export interface EventRow {
@@ -131,7 +144,7 @@ export type IncidentDrawerRow = Selectable<Incidents> & {
   /** Newest first, at most the limit asked for. */
   children_list: IncidentListRow[];
   children_count: number;
-  /** The routes analysed, in order: the scope's own route first, then the engine's lists; at most routesLimit. */
+  /** The routes analysed, in order: the scope's own route first, then the engine's list; at most routesLimit. */
   refs: Array<{ src: string; dst: string }>;
   /** Distinct well-formed routes before the limit. */
   routes_total: number;
@@ -178,22 +191,20 @@ export async function findIncidentDrawer(
       FROM i
     ),
     keys AS (
-      SELECT k, min(o) AS o FROM (
-        SELECT (scope ->> 'src') || '>' || (scope ->> 'dst') AS k, 0::bigint AS o FROM i WHERE scope ->> 'type' = 'route'
+      SELECT src, dst, min(o) AS o FROM (
+        SELECT scope ->> 'src' AS src, scope ->> 'dst' AS dst, 0::bigint AS o FROM i WHERE scope ->> 'type' = 'route'
         UNION ALL
-        SELECT r, n FROM i, unnest(i.routes) WITH ORDINALITY AS u(r, n)
-        UNION ALL
-        SELECT e #>> '{}', 1000000 + n
-        FROM i, jsonb_array_elements(CASE WHEN jsonb_typeof(i.impact -> 'routes') = 'array' THEN i.impact -> 'routes' ELSE '[]'::jsonb END) WITH ORDINALITY AS x(e, n)
-        WHERE jsonb_typeof(e) = 'string'
+        SELECT e ->> 'src', e ->> 'dst', n
+        FROM i, jsonb_array_elements(CASE WHEN jsonb_typeof(i.routes) = 'array' THEN i.routes ELSE '[]'::jsonb END) WITH ORDINALITY AS x(e, n)
+        WHERE jsonb_typeof(e) = 'object'
       ) a
-      WHERE strpos(k, '>') > 1 AND strpos(k, '>') < length(k)
-      GROUP BY k
+      WHERE src <> '' AND dst <> ''
+      GROUP BY src, dst
     ),
     refs AS (
-      SELECT split_part(k, '>', 1) AS src, substr(k, strpos(k, '>') + 1) AS dst, rank,
+      SELECT src, dst, rank,
              rank = 1 OR (SELECT scope ->> 'type' FROM i) IS DISTINCT FROM 'route' AS judged
-      FROM (SELECT k, row_number() OVER (ORDER BY o) AS rank FROM keys) r
+      FROM (SELECT src, dst, row_number() OVER (ORDER BY o, src, dst) AS rank FROM keys) r
       WHERE rank <= ${p.routesLimit}
     ),
     w AS (

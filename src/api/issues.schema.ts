@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Incident, IncidentKind, Severity } from '../incidents/incident.schema.ts';
+import { Link, LINK_SEPARATOR, link, linkKey, route, type Route } from '../incidents/keys.ts';
 import { NodeName } from '../ingest/ingest.schema.ts';
 import { CursorParam } from './cursor.ts';
 import { IncidentId } from './ids.ts';
@@ -35,32 +36,58 @@ export const IssuesQuery = queryObject({
 }).superRefine(sinceBeforeUntil);
 export type IssuesQuery = z.infer<typeof IssuesQuery>;
 
-/** "A--B" in either order → the sorted key incidents.links holds. */
+const isName = (s: string) => NodeName.safeParse(s).success;
+
+/**
+ * Every link a `?link=` value can mean. `A,B` is exact (no node name holds a
+ * comma). `A--B` is the older form: node names may hold "--" themselves, so
+ * `A--B--C` can mean A ↔ B--C or A--B ↔ C — each split at a "--" between two
+ * valid, different names is a reading (the service keeps the one the
+ * incidents hold).
+ */
+export function linkReadings(s: string): Link[] {
+  if (s.includes(LINK_SEPARATOR)) {
+    const parts = s.split(LINK_SEPARATOR).map((p) => p.trim());
+    return parts.length === 2 && parts.every(isName) && parts[0] !== parts[1] ? [link(parts[0]!, parts[1]!)] : [];
+  }
+  const out = new Map<string, Link>();
+  for (let i = s.indexOf('--'); i >= 0; i = s.indexOf('--', i + 1)) {
+    const x = s.slice(0, i);
+    const y = s.slice(i + 2);
+    if (isName(x) && isName(y) && x !== y) out.set(linkKey(x, y), link(x, y));
+  }
+  return [...out.values()];
+}
+
+/** A link in either order → its readings (one, unless an old-style `A--B` value is ambiguous). */
 export const LinkParam = z
   .string()
   .transform((s, ctx) => {
-    const parts = s.split('--');
-    const ok = parts.length === 2 && parts.every((p) => NodeName.safeParse(p).success) && parts[0] !== parts[1];
-    if (!ok) {
-      ctx.issues.push({ code: 'custom', message: 'must be two different node names joined by "--", e.g. KX6ABC-HAP-2--KJ6XYZ-RKT-1 (either order)', input: s });
+    const readings = linkReadings(s);
+    if (!readings.length) {
+      ctx.issues.push({ code: 'custom', message: 'must be two different node names joined by a comma, e.g. KX6ABC-HAP-2,KJ6XYZ-RKT-1 (either order; "A--B" is read too)', input: s });
       return z.NEVER;
     }
-    const [x, y] = parts as [string, string];
-    return x < y ? `${x}--${y}` : `${y}--${x}`;
+    return readings;
   })
-  .meta({ description: 'A link as `A--B`; the order of the two nodes does not matter' });
+  .meta({
+    description:
+      'A link as `A,B` (either order). The older `A--B` is accepted too; when a node name itself holds "--" and the value splits ' +
+      'more than one way, the reading that the incidents hold is used (400 when none or several do: write it as `A,B`)',
+    examples: ['KX6ABC-HAP-2,KJ6XYZ-RKT-1'],
+  });
 
-/** "SRC,DST" (or "SRC>DST", as the API prints routes) → "SRC>DST". */
+/** "SRC,DST" (or "SRC>DST", as the API prints routes) → the route. */
 export const RouteParam = z
   .string()
-  .transform((s, ctx) => {
+  .transform((s, ctx): Route => {
     const parts = s.includes('>') ? s.split('>') : s.split(',');
-    const ok = parts.length === 2 && parts.every((p) => NodeName.safeParse(p.trim()).success);
+    const ok = parts.length === 2 && parts.every((p) => isName(p.trim()));
     if (!ok) {
       ctx.issues.push({ code: 'custom', message: 'must be SRC,DST: two node names separated by a comma (a route is directed)', input: s });
       return z.NEVER;
     }
-    return `${parts[0]!.trim()}>${parts[1]!.trim()}`;
+    return route(parts[0]!.trim(), parts[1]!.trim());
   })
   .meta({ description: 'A directed route as `SRC,DST`' });
 
@@ -128,10 +155,14 @@ export const IssueList = z
   .meta({ id: 'IssueList' });
 export type IssueList = z.infer<typeof IssueList>;
 
-export const ObjectRef = z.object({
-  type: z.enum(['link', 'node', 'route']),
-  key: z.string().meta({ description: '`A--B` (sorted), `N`, or `SRC>DST`' }),
-});
+export const ObjectRef = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.literal('link'), ...Link.shape, key: z.string().meta({ description: '`A,B` (sorted)' }) }),
+    z.object({ type: z.literal('route'), src: z.string(), dst: z.string(), key: z.string().meta({ description: '`SRC>DST`' }) }),
+    z.object({ type: z.literal('node'), node: z.string(), key: z.string().meta({ description: 'The node name' }) }),
+  ])
+  .meta({ id: 'ObjectRef', description: 'The object asked about, as it was read: a link {a, b}, a route {src, dst} or a node; `key` is the same as one string' });
+export type ObjectRef = z.infer<typeof ObjectRef>;
 
 export const ByObjectList = IssueList.extend({ object: ObjectRef }).meta({ id: 'ByObjectList' });
 export type ByObjectList = z.infer<typeof ByObjectList>;
@@ -189,7 +220,7 @@ export const Playbook = z.object({ cause: z.string(), next_steps: z.array(z.stri
 
 export const IssueDetail = Incident.extend({
   ...operatorFields,
-  links: z.array(z.string()).meta({ description: 'Links the incident touches, `A--B`' }),
+  links: z.array(Link).meta({ description: 'Links the incident touches' }),
   children_count: z.number().int().nonnegative(),
   children: z.array(IssueListItem).meta({ description: 'Incidents caused by this one, newest first' }),
   timeline: z.array(TimelineEntry).meta({ description: 'Oldest first: opened, severity changes, re-parenting, clearing, closed, acknowledgements, notes, maintenance' }),

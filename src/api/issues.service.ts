@@ -1,11 +1,13 @@
 import type { Executor } from '../db/database.ts';
 import { toIncident } from '../incidents/incident.mapper.ts';
 import { incidentTitle } from '../incidents/incident.schema.ts';
+import { link, linkKey, routeKey, type Link } from '../incidents/keys.ts';
+import { problems } from '../http/problem.ts';
 import type { Incident } from '../incidents/incident.schema.ts';
 import { maintenanceMarks, maintenanceTimeline, toCoverTarget, windowsAt, type MaintenanceMark, type WindowsNow } from '../maintenance/maintenance.service.ts';
 import { coverRows } from '../maintenance/maintenance.repository.ts';
 import { encodeCursor } from './cursor.ts';
-import { findIncidentDrawer, listIncidents, type IncidentFilter, type IncidentListRow } from './issues.repository.ts';
+import { findIncidentDrawer, linksHeld, listIncidents, type IncidentFilter, type IncidentListRow } from './issues.repository.ts';
 import type {
   AffectedRoute,
   ByObjectList,
@@ -103,19 +105,35 @@ export function listIssues(db: Executor, q: IssuesQuery, now: Date): Promise<Tim
   }, now);
 }
 
+/**
+ * The one link a `?link=` value means: its only reading, or — an old-style
+ * `A--B--C` that splits several ways — the one reading some incident holds.
+ */
+async function resolveLink(db: Executor, readings: Link[]): Promise<Link> {
+  if (readings.length === 1) return readings[0]!;
+  const held = await linksHeld(db, readings);
+  if (held.length === 1) return link(held[0]!.a, held[0]!.b);
+  const ways = readings.map((l) => `${l.a} ↔ ${l.b}`).join(' or ');
+  throw problems.badRequest(
+    `ambiguous link: it can be read as ${ways}, and ${held.length ? 'incidents hold more than one of them' : 'no incident holds any of them'}; write it as A,B`,
+    [{ path: 'link', message: `ambiguous: write it as ${readings.map((l) => linkKey(l)).join(' or ')}` }],
+  );
+}
+
 export async function issuesByObject(db: Executor, q: ByObjectQuery, now: Date): Promise<Timed<ByObjectList>> {
-  const object: ByObjectList['object'] = q.link
-    ? { type: 'link', key: q.link }
+  const lnk = q.link ? await resolveLink(db, q.link) : undefined;
+  const object: ByObjectList['object'] = lnk
+    ? { type: 'link', a: lnk.a, b: lnk.b, key: linkKey(lnk) }
     : q.route
-      ? { type: 'route', key: q.route }
-      : { type: 'node', key: q.node! };
+      ? { type: 'route', src: q.route.src, dst: q.route.dst, key: routeKey(q.route) }
+      : { type: 'node', node: q.node!, key: q.node! };
   const list = await page(db, {
     status: q.status,
     since: q.since,
     until: q.until,
     kinds: q.kind,
     severities: q.severity,
-    link: q.link,
+    link: lnk,
     route: q.route,
     node: q.node,
     rootsOnly: q.roots,
@@ -187,7 +205,7 @@ export async function issueDetail(
     ...incident,
     acknowledged: acknowledged ?? null,
     maintenance: marks.get(row.id) ?? null,
-    links: row.links ?? [],
+    links: ((row.links ?? []) as Link[]).map((l) => link(l.a, l.b)),
     children_count,
     children: children_list.map((c) => toListItem(c, marks)),
     timeline,

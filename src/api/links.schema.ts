@@ -34,7 +34,7 @@ export const LinkSeries = z
   .object({
     a: z.string().meta({ description: 'The link’s first node in sorted order' }),
     b: z.string(),
-    link: z.string().meta({ description: '`A--B`, sorted' }),
+    link: z.string().meta({ description: '`A,B`: the link as one string, sorted (a comma, which no node name holds)' }),
     since: Time,
     until: Time,
     step_s: z.number().int().positive(),

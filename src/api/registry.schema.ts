@@ -3,8 +3,10 @@ import { Limit, queryObject } from './query.ts';
 
 const Time = z.iso.datetime();
 
-export const NodeStatus = z.enum(['reporting', 'silent']).meta({
-  description: '`silent`: no message received for more than REGISTRY_SILENT_AFTER seconds',
+export const NodeStatus = z.enum(['reporting', 'silent', 'retired']).meta({
+  description:
+    '`silent`: no message received for more than REGISTRY_SILENT_AFTER seconds; `retired`: gone for good — silent for the ' +
+    'engine\'s agent_silent.retire_after_days, its incident closed, nothing opens for it until it reports again',
 });
 
 /** Keyset position in the node-name order. */
@@ -45,7 +47,7 @@ const RegistryCursorParam = z
 export const REGISTRY_PAGE = { default: 1000, max: 5000 } as const;
 
 export const RegistryQuery = queryObject({
-  status: z.enum(['reporting', 'silent', 'all']).default('all').meta({ description: 'Only nodes in this status' }),
+  status: z.enum(['reporting', 'silent', 'retired', 'all']).default('all').meta({ description: 'Only nodes in this status' }),
   limit: Limit(REGISTRY_PAGE.default, REGISTRY_PAGE.max).meta({ description: `Nodes per page (1–${REGISTRY_PAGE.max}, default ${REGISTRY_PAGE.default})` }),
   cursor: RegistryCursorParam.optional(),
 });
@@ -68,6 +70,7 @@ export const RegistryNode = z
     last_seen: Time.meta({ description: 'Latest message time (sent_at, corrected when the agent clock is off) from the node' }),
     last_received_at: Time.meta({ description: 'When the collector last received a message from it (collector clock)' }),
     silent_for_s: z.number().int().nonnegative().meta({ description: 'Seconds since last_received_at' }),
+    retired_at: Time.nullable().meta({ description: 'When the engine retired it (status retired); null otherwise' }),
     last_type: z.string().nullable().meta({ description: 'Type of the latest message' }),
     agent_version: z.string().nullable(),
     routing_daemon: z.string().nullable().meta({ description: 'olsr or babel' }),
@@ -89,7 +92,7 @@ export const Registry = z
   .object({
     nodes: z.array(RegistryNode).meta({ description: 'By node name, one page' }),
     next: z.string().nullable().meta({ description: 'Cursor of the next page (pass it as `cursor`); null on the last page' }),
-    counts: z.object({ total: z.number().int(), reporting: z.number().int(), silent: z.number().int() }).meta({
+    counts: z.object({ total: z.number().int(), reporting: z.number().int(), silent: z.number().int(), retired: z.number().int() }).meta({
       description: 'Over every known node, whatever the status filter and the page',
     }),
     silent_after_s: z.number().int().positive(),

@@ -11,11 +11,13 @@ function toNode(r: NodeRow, now: Date, silentAfterS: number, drops: IngestDrops)
   const silentForS = Math.max(0, Math.floor((now.getTime() - new Date(r.last_received_at).getTime()) / 1000));
   return {
     node: r.node,
-    status: silentForS > silentAfterS ? 'silent' : 'reporting',
+    // Retired by the engine and not heard from since (the query's join): a report brings it back.
+    status: r.retired_at ? 'retired' : silentForS > silentAfterS ? 'silent' : 'reporting',
     first_seen: iso(r.first_seen),
     last_seen: iso(r.last_seen),
     last_received_at: iso(r.last_received_at),
     silent_for_s: silentForS,
+    retired_at: r.retired_at ? iso(r.retired_at) : null,
     last_type: r.last_type,
     agent_version: r.agent_version,
     routing_daemon: r.routing_daemon,
@@ -42,7 +44,7 @@ export async function registry(db: Executor, q: RegistryQuery, opts: { now: Date
       return toNode(r, opts.now, opts.silentAfterS, d ? { last_24h: d.recent, last_at: d.last_at ? iso(d.last_at) : null, last_reason: d.last_reason } : NO_DROPS);
     }),
     next: rows.length > q.limit ? encodeRegistryCursor({ after: page.at(-1)!.node }) : null,
-    counts: { total: counts.total, reporting: counts.total - counts.silent, silent: counts.silent },
+    counts: { total: counts.total, reporting: counts.total - counts.silent - counts.retired, silent: counts.silent, retired: counts.retired },
     silent_after_s: opts.silentAfterS,
     generated_at: opts.now.toISOString(),
   };

@@ -130,11 +130,11 @@ export interface Incidents {
   impact: Generated<Json>;
   kind: string;
   last_data_at: Timestamp | null;
-  links: Generated<string[]>;
+  links: Generated<Json>;
   next_steps: Generated<string[]>;
   nodes: Generated<string[]>;
   parent_id: string | null;
-  routes: Generated<string[]>;
+  routes: Generated<Json>;
   scope: Json;
   scope_key: string;
   severity: string;

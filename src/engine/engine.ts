@@ -12,6 +12,7 @@ import { bottleneck } from './rules/bottleneck.ts';
 import { jitter_burst } from './rules/jitter_burst.ts';
 import { loss_spike } from './rules/loss_spike.ts';
 import { node_overload } from './rules/node_overload.ts';
+import { partition } from './rules/partition.ts';
 import { rf_drop } from './rules/rf_drop.ts';
 import { route_flap } from './rules/route_flap.ts';
 
@@ -48,13 +49,13 @@ export interface Carry {
   lastClosed: ReadonlyMap<string, Date>;
 }
 
-/** Causes before effects: node_overload feeds bottleneck, both come before the route rules. */
-export const RULES: readonly Rule[] = [node_overload, bottleneck, rf_drop, jitter_burst, loss_spike, route_flap, agent_silent, agent_misreport];
+/** Causes before effects: node_overload feeds bottleneck, both come before the route rules; partition shares agent_silent's reads. */
+export const RULES: readonly Rule[] = [node_overload, bottleneck, rf_drop, jitter_burst, loss_spike, route_flap, agent_silent, partition, agent_misreport];
 
 /** Kinds whose lack of data is the condition itself. */
-const STALE_EXEMPT = new Set<IncidentKind>(['agent_silent']);
-/** Roots are written before their children (parent_id is a foreign key). */
-const WRITE_ORDER: IncidentKind[] = ['node_overload', 'bottleneck', 'rf_drop', 'agent_silent', 'route_flap', 'jitter_burst', 'loss_spike', 'agent_misreport'];
+const STALE_EXEMPT = new Set<IncidentKind>(['agent_silent', 'partition']);
+/** Roots are written before their children (parent_id is a foreign key); within a kind, roots first ("*" before a node). */
+const WRITE_ORDER: IncidentKind[] = ['node_overload', 'bottleneck', 'rf_drop', 'partition', 'agent_silent', 'route_flap', 'jitter_burst', 'loss_spike', 'agent_misreport'];
 
 /**
  * One evaluation of every rule at `now`, inside the caller's transaction.
@@ -80,7 +81,7 @@ export async function runTick(db: Executor, now: Date, rules: RulesConfig, opts:
   const all = new Map<string, Tracked>(live.map((t) => [t.id, t]));
   const earlier = new Map<IncidentKind, Finding[]>();
   const runs: RuleRun[] = [];
-  const openScopes = (kind: IncidentKind) => live.filter((t) => t.kind === kind && t.state.status !== 'closed').map((t) => ({ scope: t.scope, startedAt: t.startedAt }));
+  const openScopes = (kind: IncidentKind) => live.filter((t) => t.kind === kind && t.state.status !== 'closed').map((t) => ({ scope: t.scope, startedAt: t.startedAt, detectedAt: t.detectedAt, nodes: t.nodes }));
   const memos = new Map<string, Promise<unknown>>();
   const memo = <T>(key: string, read: () => Promise<T>): Promise<T> => {
     let p = memos.get(key) as Promise<T> | undefined;
@@ -121,7 +122,7 @@ export async function runTick(db: Executor, now: Date, rules: RulesConfig, opts:
   const signatures = new Map(tracked.map((t) => [t, signature(t)]));
   const changed = tracked
     .filter((t) => t.isNew || signatures.get(t) !== t.loadedSignature)
-    .sort((a, b) => WRITE_ORDER.indexOf(a.kind) - WRITE_ORDER.indexOf(b.kind) || a.startedAt.getTime() - b.startedAt.getTime());
+    .sort((a, b) => WRITE_ORDER.indexOf(a.kind) - WRITE_ORDER.indexOf(b.kind) || Number(!!a.parentId) - Number(!!b.parentId) || a.startedAt.getTime() - b.startedAt.getTime());
   const events = [];
   const writes: IncidentWrite[] = [];
   for (const t of changed) {

@@ -81,7 +81,7 @@ const ENGINE_COLUMNS = [
   'kind', 'scope', 'scope_key', 'status', 'severity', 'impact', 'cause', 'next_steps', 'evidence', 'nodes', 'links', 'routes',
   'started_at', 'ended_at', 'detected_at', 'updated_at', 'clear_since', 'last_data_at', 'parent_id',
 ] as const satisfies ReadonlyArray<keyof NewIncidentRow>;
-const JSON_COLUMNS = new Set<string>(['scope', 'impact', 'evidence']);
+const JSON_COLUMNS = new Set<string>(['scope', 'impact', 'evidence', 'links', 'routes']);
 
 /**
  * Many incidents in one statement with one parameter: the rows travel as a

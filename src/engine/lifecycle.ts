@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { scopeKey, type IncidentKind, type Scope, type Severity } from '../incidents/incident.schema.ts';
+import { link, linkKey, route, routeKey, type Link, type Route } from '../incidents/keys.ts';
 import type { IncidentEvent, IncidentRow, NewIncidentRow } from './incidents.repository.ts';
 import { playbook } from './playbook.ts';
 import { MINUTE, type EvidenceWindow, type Finding, type Run } from './rule.ts';
@@ -13,7 +14,10 @@ import type { RulesConfig } from './rules.config.ts';
 export type LifeState =
   | { status: 'open' }
   | { status: 'clearing'; clearSince: Date }
-  | { status: 'closed'; endedAt: Date; closedBy: 'clear' | 'no_data' };
+  | { status: 'closed'; endedAt: Date; closedBy: ClosedBy };
+
+/** Why an incident closed: its condition cleared, its data stopped (stale), or its node was retired (agent_silent). */
+export type ClosedBy = 'clear' | 'no_data' | 'retired';
 
 /** An incident as the engine works on it during one tick. */
 export interface Tracked {
@@ -32,9 +36,9 @@ export interface Tracked {
   nextSteps: string[];
   evidence: Record<string, unknown>;
   impact: Record<string, unknown>;
-  routes: string[];
+  routes: Route[];
   nodes: string[];
-  links: string[];
+  links: Link[];
   /** Not yet in the database. */
   isNew: boolean;
   /** The persisted form when loaded, to write only what changed. */
@@ -53,7 +57,7 @@ export function incidentId(kind: IncidentKind, key: string, startedAt: Date): st
 
 export function fromRow(row: IncidentRow): Tracked {
   const state: LifeState = row.ended_at
-    ? { status: 'closed', endedAt: new Date(row.ended_at), closedBy: ((row.evidence as Record<string, unknown>)?.closed_by as 'no_data') ?? 'clear' }
+    ? { status: 'closed', endedAt: new Date(row.ended_at), closedBy: ((row.evidence as Record<string, unknown>)?.closed_by as ClosedBy) ?? 'clear' }
     : row.status === 'clearing' && row.clear_since
       ? { status: 'clearing', clearSince: new Date(row.clear_since) }
       : { status: 'open' };
@@ -73,9 +77,10 @@ export function fromRow(row: IncidentRow): Tracked {
     nextSteps: row.next_steps,
     evidence: (row.evidence ?? {}) as Record<string, unknown>,
     impact: (row.impact ?? {}) as Record<string, unknown>,
-    routes: row.routes,
+    // Rebuilt, not taken as read: jsonb reorders object keys, and the signature compares JSON text.
+    routes: (row.routes as Route[]).map((r) => route(r.src, r.dst)),
     nodes: row.nodes,
-    links: row.links,
+    links: (row.links as Link[]).map((l) => link(l.a, l.b)),
     isNew: false,
     loadedSignature: null,
     events: [],
@@ -98,8 +103,8 @@ export function toRow(t: Tracked): NewIncidentRow {
     next_steps: t.nextSteps,
     evidence: JSON.stringify(t.evidence),
     nodes: t.nodes,
-    links: t.links,
-    routes: t.routes,
+    links: JSON.stringify(t.links),
+    routes: JSON.stringify(t.routes),
     started_at: t.startedAt,
     ended_at: t.state.status === 'closed' ? t.state.endedAt : null,
     detected_at: t.detectedAt,
@@ -219,16 +224,16 @@ function advance(t: Tracked, f: Finding | null, { now, rules, exemptFromStale }:
   const lastDataAt = maxDate(t.lastDataAt, f?.lastDataAt ?? null);
 
   if (f) {
-    t.routes = union(t.routes, f.routes);
-    t.nodes = union(t.nodes, f.nodes);
-    t.links = union(t.links, f.links);
+    t.routes = unionBy(t.routes, f.routes, (r) => routeKey(r));
+    t.nodes = unionBy(t.nodes, f.nodes, (n) => n);
+    t.links = unionBy(t.links, f.links, (l) => linkKey(l));
     if (f.cause && !t.parentId) t.cause = f.cause;
   }
   t.impact = {
     ...t.impact,
     ...(f?.impact ?? {}),
     routes_affected: t.routes.length,
-    routes: t.routes.slice(0, cfg.max_routes_listed),
+    routes: t.routes.slice(0, cfg.max_routes_listed).map((r) => routeKey(r)),
     ...(t.routes.length > cfg.max_routes_listed ? { routes_truncated: true } : {}),
     nodes: t.nodes,
   };
@@ -254,6 +259,11 @@ function advance(t: Tracked, f: Finding | null, { now, rules, exemptFromStale }:
         ? { status: 'closed', endedAt: clearSince, closedBy: 'clear' }
         : { status: 'clearing', clearSince };
     }
+  }
+  if (f?.retiredAt && next.status !== 'closed') {
+    // Gone for good (agent_silent's retire_after): closed at the instant it retired, whatever the tick.
+    next = { status: 'closed', endedAt: f.retiredAt, closedBy: 'retired' };
+    ev.closed_by = 'retired';
   }
   if (next.status !== 'closed' && !exemptFromStale) {
     const last = lastDataAt ?? t.startedAt;
@@ -314,6 +324,12 @@ function mergeWindows(kept: EvidenceWindow[], runs: Run[], cap: number): Evidenc
   return [...byAt.values()].sort((a, b) => a.at.localeCompare(b.at)).slice(0, cap);
 }
 
-const union = (a: string[], b: string[]) => (b.every((x) => a.includes(x)) ? a : [...new Set([...a, ...b])].sort());
+/** a ∪ b by text form, sorted by it; `a` itself when b adds nothing (the signature then stays the same). */
+function unionBy<T>(a: T[], b: T[], key: (x: T) => string): T[] {
+  const have = new Map(a.map((x) => [key(x), x]));
+  if (b.every((x) => have.has(key(x)))) return a;
+  for (const x of b) if (!have.has(key(x))) have.set(key(x), x);
+  return [...have].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)).map(([, v]) => v);
+}
 const maxDate = (a: Date | null, b: Date | null) => (!a ? b : !b ? a : a > b ? a : b);
 const maxIso = (a: string | undefined, b: Date) => (a && a > b.toISOString() ? a : b.toISOString());

@@ -86,12 +86,17 @@ export function playbook(kind: IncidentKind, scope: Scope): Play {
             ],
           };
     case 'partition':
+      // The rule names the far end and counts the sites (partitionCause); this is the wording before it does.
       return {
-        cause: `The link ${w} (or the site at its far end) is down: the sites behind it are cut off`,
+        cause: scope.type === 'link'
+          ? `The link ${w} (or the site at its far end) is down: the sites behind it are cut off`
+          : `The site ${w} (or every link into it) is down: the sites behind it are cut off`,
         next_steps: [
-          'Check power and the radio at the far site',
-          'Check the link’s alignment and the weather on its path',
-          'The sites behind it come back when it does; their own incidents are its children',
+          scope.type === 'link'
+            ? 'Check power and the radio at the far (silent) end of the link'
+            : 'Check power and the radios at the site',
+          'Check the link’s alignment and the weather on its path; look for a new obstruction',
+          'The sites behind it come back when it does: their silent agents and lost probes are listed as its children',
         ],
       };
     case 'agent_misreport':

@@ -1,5 +1,6 @@
 import type { Executor } from '../db/database.ts';
 import type { IncidentKind, Scope, Severity } from '../incidents/incident.schema.ts';
+import type { Link, Route } from '../incidents/keys.ts';
 import type { RulesConfig } from './rules.config.ts';
 
 /**
@@ -39,10 +40,15 @@ export interface Finding {
    * condition is clear now, the earliest time it is known to be clear.
    */
   clearSince?: Date | null;
-  /** Affected routes as "S>D" (uncapped; the lifecycle caps impact.routes). */
-  routes: string[];
+  /**
+   * The node (or every node of the scope) is gone for good since this instant
+   * (agent_silent's retire_after): the incident closes with closed_by "retired".
+   */
+  retiredAt?: Date;
+  /** Affected routes (uncapped; the lifecycle caps impact.routes). */
+  routes: Route[];
   nodes: string[];
-  links: string[];
+  links: Link[];
   /** Extra evidence (thresholds, hop lists, pattern …) merged into the incident's. */
   evidence: Record<string, unknown>;
   /** Replaces the playbook's generic cause when the rule knows better. */
@@ -56,6 +62,10 @@ export interface Finding {
 export interface OpenIncident {
   scope: Scope;
   startedAt: Date;
+  /** The tick that opened it. */
+  detectedAt: Date;
+  /** impact.nodes: for a partition, the group behind it. */
+  nodes: readonly string[];
 }
 
 export interface RuleContext {

@@ -84,6 +84,25 @@ const AgentSilent = z.strictObject({
   major_after_min: minutes.default(30),
   /** How far back a node's usual report interval is learnt. */
   learn_min: minutes.default(60),
+  /**
+   * A node silent this long is gone for good: its incident closes with
+   * closed_by "retired", /registry shows it retired, and nothing opens for it
+   * until it reports again.
+   */
+  retire_after_days: z.number().positive().default(7),
+}).superRefine((c, ctx) => {
+  if (c.retire_after_days * 24 * 60 <= Math.max(c.min_silence_min, c.major_after_min)) {
+    ctx.addIssue({ code: 'custom', path: ['retire_after_days'], message: 'must be longer than min_silence_min and major_after_min' });
+  }
+});
+
+const Partition = z.strictObject({
+  /** The topology (links from hop data and routes) is what was seen over this span. */
+  topology_min: minutes.default(60),
+  /** Nodes that must fall silent together behind one link (or site) to make a partition. */
+  min_nodes: z.number().int().min(2).default(2),
+  /** Critical when at least this share of the known nodes is behind it. */
+  critical_share: fraction.default(0.25),
 });
 
 const AgentMisreport = z.strictObject({
@@ -104,6 +123,7 @@ export const RulesConfig = z.strictObject({
   bottleneck: Bottleneck.default(() => Bottleneck.parse({})),
   node_overload: NodeOverload.default(() => NodeOverload.parse({})),
   agent_silent: AgentSilent.default(() => AgentSilent.parse({})),
+  partition: Partition.default(() => Partition.parse({})),
   agent_misreport: AgentMisreport.default(() => AgentMisreport.parse({})),
 });
 export type RulesConfig = z.infer<typeof RulesConfig>;

@@ -1,5 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Executor } from '../db/database.ts';
+import type { Link } from '../incidents/keys.ts';
 
 // Everything the rules read. Every query is set-based (the whole mesh at once,
 // or a list of routes / links / nodes joined in one statement) and bounded by
@@ -91,7 +92,8 @@ export interface WorstHop {
 
 /**
  * The worst hop of each listed window: highest ETX, ties to the lowest
- * min(LQ, NLQ). Windows without hop rows are missing from the answer. Each
+ * min(LQ, NLQ). Windows without hop rows, or whose hops carry no measure at
+ * all (nothing to rank them by), are missing from the answer. Each
  * window is one exact-time probe of the time index (a handful of rows share
  * an instant): a join would let the planner hash the whole hop table, which
  * it does on a young database that has no statistics yet.
@@ -103,7 +105,7 @@ export async function worstHops(db: Executor, windows: Array<{ src: string; dst:
     FROM unnest(${windows.map((w) => w.src)}::text[], ${windows.map((w) => w.dst)}::text[], ${windows.map((w) => w.time.toISOString())}::timestamptz[]) AS w(src, dst, t)
     CROSS JOIN LATERAL (
       SELECT from_node, to_node, etx, LEAST(lq, nlq) AS min_lq FROM hop_quality
-      WHERE time = w.t AND src = w.src AND dst = w.dst
+      WHERE time = w.t AND src = w.src AND dst = w.dst AND (etx IS NOT NULL OR lq IS NOT NULL OR nlq IS NOT NULL)
       ORDER BY etx DESC NULLS LAST, LEAST(lq, nlq) ASC NULLS LAST, hop_index
       LIMIT 1
     ) h`.execute(db);
@@ -111,29 +113,30 @@ export async function worstHops(db: Executor, windows: Array<{ src: string; dst:
 }
 
 export interface LinkCrossing {
-  /** "A--B", sorted */
-  link: string;
+  /** The link crossed (sorted), either way. */
+  a: string;
+  b: string;
   src: string;
   dst: string;
   time: Date;
 }
 
-/** Per listed link ("A--B", sorted): the windows in (since, to] whose hop list crosses it, either way. */
-export async function crossingsSince(db: Executor, p: { to: Date; links: Array<{ link: string; since: Date }> }): Promise<LinkCrossing[]> {
+/** Per listed link: the windows in (since, to] whose hop list crosses it, either way; by link, then time. */
+export async function crossingsSince(db: Executor, p: { to: Date; links: Array<{ link: Link; since: Date }> }): Promise<LinkCrossing[]> {
   if (!p.links.length) return [];
   const { rows } = await sql<LinkCrossing>`
     WITH l AS (
       SELECT * FROM unnest(
-        ${p.links.map((l) => l.link.split('--')[0]!)}::text[],
-        ${p.links.map((l) => l.link.split('--')[1]!)}::text[],
+        ${p.links.map((l) => l.link.a)}::text[],
+        ${p.links.map((l) => l.link.b)}::text[],
         ${p.links.map((l) => l.since.toISOString())}::timestamptz[]) AS l(a, b, since)
     )
-    SELECT l.a || '--' || l.b AS link, h.src, h.dst, ${ms('h.time')} AS time
+    SELECT l.a, l.b, h.src, h.dst, ${ms('h.time')} AS time
     FROM l JOIN hop_quality h ON h.from_node = l.a AND h.to_node = l.b AND h.time > l.since AND h.time <= ${p.to}
     UNION ALL
-    SELECT l.a || '--' || l.b, h.src, h.dst, ${ms('h.time')}
+    SELECT l.a, l.b, h.src, h.dst, ${ms('h.time')}
     FROM l JOIN hop_quality h ON h.from_node = l.b AND h.to_node = l.a AND h.time > l.since AND h.time <= ${p.to}
-    ORDER BY 1, 4`.execute(db);
+    ORDER BY 1, 2, 5`.execute(db);
   return rows.map(asWindow);
 }
 
@@ -170,8 +173,9 @@ export async function cpuSamplesOfBusyNodes(db: Executor, p: { from: Date; now: 
 }
 
 export interface LinkQuality {
-  /** "A--B", sorted; lq / nlq are oriented A→B (a B→A hop's LQ is the A→B NLQ). */
-  link: string;
+  /** The link (a < b); lq / nlq are oriented a→b (a b→a hop's LQ is the a→b NLQ). */
+  a: string;
+  b: string;
   recent_n: number;
   recent_etx: number | null;
   recent_lq: number | null;
@@ -193,7 +197,7 @@ export interface LinkQuality {
  */
 export async function linkQuality(
   db: Executor,
-  p: { baseFrom: Date; recentFrom: Date; now: Date; lqBelow: number; babelEtxAbove: number; links: string[] },
+  p: { baseFrom: Date; recentFrom: Date; now: Date; lqBelow: number; babelEtxAbove: number; links: Link[] },
 ): Promise<LinkQuality[]> {
   const indexed =
     p.lqBelow <= WEAK.lqBelow && p.babelEtxAbove >= WEAK.babelEtxAbove
@@ -206,9 +210,9 @@ export async function linkQuality(
       WHERE time > ${p.recentFrom} AND time <= ${p.now} AND from_node <> to_node
         AND (lq < ${p.lqBelow} OR nlq < ${p.lqBelow} OR (lq IS NULL AND nlq IS NULL AND etx >= ${p.babelEtxAbove})) ${indexed}
       UNION
-      SELECT split_part(l, '--', 1), split_part(l, '--', 2) FROM unnest(${p.links}::text[]) AS l
+      SELECT * FROM unnest(${p.links.map((l) => l.a)}::text[], ${p.links.map((l) => l.b)}::text[])
     )
-    SELECT c.a || '--' || c.b AS link, s.*
+    SELECT c.a, c.b, s.*
     FROM c
     CROSS JOIN LATERAL (
       SELECT
@@ -229,12 +233,14 @@ export async function linkQuality(
       ) h
     ) s
     WHERE s.last_at IS NOT NULL
-    ORDER BY 1`.execute(db);
+    ORDER BY 1, 2`.execute(db);
   return rows.map((r) => ({ ...r, last_at: new Date(r.last_at) }));
 }
 
 export interface LinkSample {
-  link: string;
+  /** The link (a < b). */
+  a: string;
+  b: string;
   src: string;
   dst: string;
   time: Date;
@@ -243,17 +249,17 @@ export interface LinkSample {
   nlq: number | null;
 }
 
-/** The hop samples in (from, now] of the given links ("A--B", sorted), oriented like linkQuality. */
-export async function linkSamples(db: Executor, p: { from: Date; now: Date; links: string[] }): Promise<LinkSample[]> {
+/** The hop samples in (from, now] of the given links, oriented like linkQuality; by link, then time. */
+export async function linkSamples(db: Executor, p: { from: Date; now: Date; links: Link[] }): Promise<LinkSample[]> {
   if (!p.links.length) return [];
   const { rows } = await sql<LinkSample>`
-    WITH l AS (SELECT * FROM unnest(${p.links.map((l) => l.split('--')[0]!)}::text[], ${p.links.map((l) => l.split('--')[1]!)}::text[]) AS l(a, b))
-    SELECT l.a || '--' || l.b AS link, h.src, h.dst, ${ms('h.time')} AS time, h.etx, h.lq, h.nlq
+    WITH l AS (SELECT * FROM unnest(${p.links.map((l) => l.a)}::text[], ${p.links.map((l) => l.b)}::text[]) AS l(a, b))
+    SELECT l.a, l.b, h.src, h.dst, ${ms('h.time')} AS time, h.etx, h.lq, h.nlq
     FROM l JOIN hop_quality h ON h.from_node = l.a AND h.to_node = l.b AND h.time > ${p.from} AND h.time <= ${p.now}
     UNION ALL
-    SELECT l.a || '--' || l.b, h.src, h.dst, ${ms('h.time')}, h.etx, h.nlq, h.lq
+    SELECT l.a, l.b, h.src, h.dst, ${ms('h.time')}, h.etx, h.nlq, h.lq
     FROM l JOIN hop_quality h ON h.from_node = l.b AND h.to_node = l.a AND h.time > ${p.from} AND h.time <= ${p.now}
-    ORDER BY 1, 4`.execute(db);
+    ORDER BY 1, 2, 5`.execute(db);
   return rows.map(asWindow);
 }
 
@@ -340,4 +346,58 @@ export async function firstMeshReportAfter(db: Executor, p: { now: Date; since: 
       WHERE time > ${p.since}::timestamptz - interval '1 hour' AND time <= ${p.now} AND received_at > ${p.since} AND received_at <= ${p.now}
     ) x`.execute(db);
   return rows[0]?.at ? new Date(rows[0].at) : null;
+}
+
+/**
+ * The links seen in (from, now] that touch one of `nodes`: every hop of
+ * hop_quality, and every pair of consecutive nodes in the hop list of a
+ * window in which nothing came back (such a window has no hop rows, but its
+ * path still shows the way into what it could not reach; an answered
+ * window's hops are all in hop_quality). As sorted pairs, once each. Read
+ * only while a partition is possible, for the nodes that are not reporting:
+ * the links among reporting nodes never matter to it.
+ */
+export async function linksTouching(db: Executor, p: { from: Date; now: Date; nodes: string[] }): Promise<Link[]> {
+  if (!p.nodes.length) return [];
+  const lost = sql.raw(`AND (jitter_ms > ${NOTABLE.jitterMs} OR loss_pct > ${NOTABLE.lossPct})`);
+  const { rows } = await sql<Link>`
+    WITH n AS (SELECT unnest(${p.nodes}::text[]) AS node)
+    SELECT DISTINCT LEAST(x, y) AS a, GREATEST(x, y) AS b FROM (
+      SELECT from_node AS x, to_node AS y FROM hop_quality
+      WHERE time > ${p.from} AND time <= ${p.now}
+        AND (from_node IN (SELECT node FROM n) OR to_node IN (SELECT node FROM n))
+      UNION ALL
+      SELECT r.route[i], r.route[i + 1]
+      FROM (
+        SELECT DISTINCT route FROM path_probe
+        WHERE time > ${p.from} AND time <= ${p.now} AND loss_pct >= 100 AND cardinality(route) > 1 ${lost}
+      ) r
+      CROSS JOIN LATERAL generate_series(1, cardinality(r.route) - 1) AS i
+      WHERE r.route[i] IN (SELECT node FROM n) OR r.route[i + 1] IN (SELECT node FROM n)
+    ) e
+    WHERE x <> y
+    ORDER BY 1, 2`.execute(db);
+  return rows;
+}
+
+/**
+ * Per listed node (routers that send no reports of their own): the latest
+ * hop sample in (since, now] through it from a window in which a probe came
+ * back — the router was up then. Nodes without one are missing.
+ */
+export async function lastAnsweredThrough(db: Executor, p: { nodes: string[]; since: Date; now: Date }): Promise<Map<string, number>> {
+  if (!p.nodes.length) return new Map();
+  const { rows } = await sql<{ node: string; at: number }>`
+    WITH n AS (SELECT unnest(${p.nodes}::text[]) AS node)
+    SELECT x.node, ${ms('max(x.time)')} AS at FROM (
+      SELECT from_node AS node, time, src, dst FROM hop_quality WHERE time > ${p.since} AND time <= ${p.now} AND from_node IN (SELECT node FROM n)
+      UNION ALL
+      SELECT to_node, time, src, dst FROM hop_quality WHERE time > ${p.since} AND time <= ${p.now} AND to_node IN (SELECT node FROM n)
+    ) x
+    WHERE EXISTS (
+      SELECT 1 FROM path_probe w
+      WHERE w.src = x.src AND w.dst = x.dst AND w.time = x.time AND (w.loss_pct IS NULL OR w.loss_pct < 100)
+    )
+    GROUP BY x.node`.execute(db);
+  return new Map(rows.map((r) => [r.node, Number(r.at)]));
 }

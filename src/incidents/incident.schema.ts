@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Link, Route, link, linkKey, routeKey } from './keys.ts';
 
 // The incident as the API returns it and `meshmon replay` prints it. The
 // engine writes rows (incidents table); incident.mapper.ts turns rows into this.
@@ -15,9 +16,9 @@ export type Severity = z.infer<typeof Severity>;
 export const IncidentStatus = z.enum(['open', 'clearing', 'closed']);
 export type IncidentStatus = z.infer<typeof IncidentStatus>;
 
-export const RouteScope = z.object({ type: z.literal('route'), src: z.string(), dst: z.string() });
+export const RouteScope = z.object({ type: z.literal('route'), ...Route.shape });
 /** An undirected link: a < b (sorted), so A→B and B→A are the same link. */
-export const LinkScope = z.object({ type: z.literal('link'), a: z.string(), b: z.string() });
+export const LinkScope = z.object({ type: z.literal('link'), ...Link.shape });
 /** node "*" = every agent at once (the collector's own outage or uplink). */
 export const NodeScope = z.object({ type: z.literal('node'), node: z.string() });
 export const Scope = z.discriminatedUnion('type', [RouteScope, LinkScope, NodeScope]);
@@ -27,22 +28,23 @@ export type NodeScope = z.infer<typeof NodeScope>;
 export type Scope = z.infer<typeof Scope>;
 
 export function linkScope(x: string, y: string): LinkScope {
-  return x < y ? { type: 'link', a: x, b: y } : { type: 'link', a: y, b: x };
+  return { type: 'link', ...link(x, y) };
 }
 
-/** Stable text key of a scope: "route:S>D", "link:A--B", "node:N" (stored as incidents.scope_key). */
+/**
+ * A scope's text form, "route:S>D", "link:A,B", "node:N" (incidents.scope_key,
+ * which keeps one open incident per kind and scope): for equality and lookup,
+ * never parsed back (keys.ts).
+ */
 export function scopeKey(s: Scope): string {
   switch (s.type) {
-    case 'route': return `route:${s.src}>${s.dst}`;
-    case 'link': return `link:${s.a}--${s.b}`;
+    case 'route': return `route:${routeKey(s)}`;
+    case 'link': return `link:${linkKey(s)}`;
     case 'node': return `node:${s.node}`;
   }
 }
 
-/** "S>D" — how routes are listed in impact, truth files and incidents.routes. */
-export const routeKey = (src: string, dst: string) => `${src}>${dst}`;
-/** "A--B", sorted — how links are listed in incidents.links and ?link=. */
-export const linkKey = (x: string, y: string) => (x < y ? `${x}--${y}` : `${y}--${x}`);
+export { Link, Route, link, linkKey, route, routeKey } from './keys.ts';
 
 export const Impact = z
   .object({

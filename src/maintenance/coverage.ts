@@ -1,4 +1,5 @@
-import { linkKey, type Scope } from '../incidents/incident.schema.ts';
+import type { Scope } from '../incidents/incident.schema.ts';
+import { sameLink, type Link } from '../incidents/keys.ts';
 import type { WindowScope } from './maintenance.schema.ts';
 
 // Which incidents a maintenance window covers. A function of the window's
@@ -20,7 +21,7 @@ import type { WindowScope } from './maintenance.schema.ts';
 export interface CoverTarget {
   scope: Scope;
   nodes: readonly string[];
-  links: readonly string[];
+  links: readonly Link[];
 }
 
 export function windowCovers(w: WindowScope, t: CoverTarget): boolean {
@@ -34,7 +35,7 @@ export function windowCovers(w: WindowScope, t: CoverTarget): boolean {
       return s.src === w.node || s.dst === w.node || t.nodes.includes(w.node);
     case 'link':
       if (s.type === 'link') return s.a === w.a && s.b === w.b;
-      if (s.type === 'route') return t.links.includes(linkKey(w.a, w.b));
+      if (s.type === 'route') return t.links.some((l) => sameLink(l, w));
       return false;
     case 'route':
       return s.type === 'route' && s.src === w.src && s.dst === w.dst;

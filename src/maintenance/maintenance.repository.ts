@@ -2,6 +2,7 @@ import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { MaintenanceWindows } from '../db/schema.generated.ts';
 import type { CursorPosition } from '../api/cursor.ts';
+import type { Link, Route } from '../incidents/keys.ts';
 
 export type WindowRow = Selectable<MaintenanceWindows>;
 /** A window row with its starts_at to the microsecond, for the cursor. */
@@ -90,7 +91,8 @@ export interface CoverRow {
   status: string;
   scope: unknown;
   nodes: string[];
-  links: string[];
+  /** jsonb: Link[] (coverage.ts reads it through toCoverTarget). */
+  links: unknown;
   parent_id: string | null;
   started_at: Date;
   ended_at: Date | null;
@@ -122,7 +124,7 @@ export async function openCoverRows(db: Executor, limit: number): Promise<CoverR
  */
 export async function coverCandidates(
   db: Executor,
-  w: { from: Date; to: Date; node?: string; link?: string; route?: string },
+  w: { from: Date; to: Date; node?: string; link?: Link; route?: Route },
   limit: number,
 ): Promise<CoverRow[]> {
   let q = db
@@ -131,7 +133,7 @@ export async function coverCandidates(
     .where('started_at', '<', w.to)
     .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', w.from)]));
   if (w.node) q = q.where(sql<boolean>`nodes @> ARRAY[${w.node}]::text[]`);
-  if (w.link) q = q.where(sql<boolean>`links @> ARRAY[${w.link}]::text[]`);
-  if (w.route) q = q.where(sql<boolean>`routes @> ARRAY[${w.route}]::text[]`);
+  if (w.link) q = q.where(sql<boolean>`links @> ${JSON.stringify([{ a: w.link.a, b: w.link.b }])}::jsonb`);
+  if (w.route) q = q.where(sql<boolean>`routes @> ${JSON.stringify([{ src: w.route.src, dst: w.route.dst }])}::jsonb`);
   return q.orderBy('started_at').orderBy('id').limit(limit).execute();
 }

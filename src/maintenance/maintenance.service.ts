@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { encodeCursor } from '../api/cursor.ts';
 import type { Executor } from '../db/database.ts';
 import { problems } from '../http/problem.ts';
-import { incidentTitle, linkKey, routeKey, type IncidentKind, type Scope } from '../incidents/incident.schema.ts';
+import { incidentTitle, type IncidentKind, type Scope } from '../incidents/incident.schema.ts';
+import { link, route, type Link, type Route } from '../incidents/keys.ts';
 import { recordWrite } from '../operator/audit.service.ts';
 import type { WriteContext } from '../operator/audit.schema.ts';
 import { coveringWindow, isActiveAt, nextBoundary, windowCovers, type ActiveWindow, type CoverTarget } from './coverage.ts';
@@ -46,7 +47,7 @@ export function toActiveWindow(r: WindowRow): ActiveWindow & { row: WindowRow } 
 }
 
 export function toCoverTarget(r: Pick<CoverRow, 'scope' | 'nodes' | 'links'>): CoverTarget {
-  return { scope: r.scope as Scope, nodes: r.nodes ?? [], links: r.links ?? [] };
+  return { scope: r.scope as Scope, nodes: r.nodes ?? [], links: ((r.links ?? []) as Link[]).map((l) => link(l.a, l.b)) };
 }
 
 function statusAt(r: WindowRow, now: Date): MaintenanceWindow['status'] {
@@ -139,12 +140,12 @@ export async function listMaintenance(db: Executor, q: MaintenanceQuery, now: Da
 }
 
 /** The GIN-indexed prefilter matching a window's scope (coverage.ts has the exact test). */
-function candidateFilter(scope: WindowScope): { node?: string; link?: string; route?: string } {
+function candidateFilter(scope: WindowScope): { node?: string; link?: Link; route?: Route } {
   switch (scope.type) {
     case 'mesh': return {};
     case 'node': return { node: scope.node };
-    case 'link': return { link: linkKey(scope.a, scope.b) };
-    case 'route': return { route: routeKey(scope.src, scope.dst) };
+    case 'link': return { link: link(scope.a, scope.b) };
+    case 'route': return { route: route(scope.src, scope.dst) };
   }
 }
 

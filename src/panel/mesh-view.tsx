@@ -1,6 +1,7 @@
 // The mesh view: GET /topology's NetJSON NetworkGraph drawn as SVG. Sites
 // with a position are placed by it; the others by a force layout that is
 // seeded from the names, so the picture does not move between refreshes.
+import { linkKey } from '../incidents/keys.ts';
 
 export interface TopoIncident {
   id: string;
@@ -128,7 +129,8 @@ function computeLayout(t: Topology): Pos {
   return pos;
 }
 
-const keyOf = (x: string, y: string) => (x < y ? `${x}--${y}` : `${y}--${x}`);
+// The link's one-string form, `A,B`: exact even for names holding "--" (the ?link= of /issues/by-object).
+const keyOf = (x: string, y: string) => linkKey(x, y);
 const incidentsText = (xs: TopoIncident[] | undefined) => (xs?.length ? xs.map((i) => `${i.severity} ${i.kind.replaceAll('_', ' ')}`).join(', ') : 'no open incident');
 
 export function MeshSvg({ topo, pos, base }: { topo: Topology; pos: Pos; base: string }) {

@@ -183,7 +183,9 @@ export function RouteChain({ route, blame }: { route: Json; blame: { link?: [str
 
 export interface SeriesForPlot {
   route?: string;
+  /** The link's one-string form (`A,B`) and its two ends. */
   link?: string;
+  ends?: [string, string];
   from: number;
   to: number;
   stepMs: number;
@@ -248,7 +250,7 @@ export function IncidentPage(p: {
           <h2>Measurements around the incident</h2>
           {p.link ? (
             <div class="plotgroup" data-link={p.link.link}>
-              <h3>Link {p.link.link?.replace('--', ' ↔ ')}</h3>
+              <h3>Link {p.link.ends ? `${p.link.ends[0]} ↔ ${p.link.ends[1]}` : p.link.link}</h3>
               <Plot title="LQ / NLQ" unit="0–1" from={p.link.from} to={p.link.to} shade={shade} yMax={1.05} gapMs={p.link.stepMs * 4}
                 threshold={{ value: 0.7, label: 'LQ floor of the RF-drop rule' }}
                 series={[{ name: 'LQ', cls: 's1', points: pts(p.link, 'lq') }, { name: 'NLQ', cls: 's2', points: pts(p.link, 'nlq') }] as PlotSeries[]} />

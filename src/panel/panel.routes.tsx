@@ -261,7 +261,7 @@ export function panelRoutes(deps: AppDeps, api: ApiCall) {
       })),
       i.scope.type === 'link'
         ? get(c, `/links/${encodeURIComponent(i.scope.a)}/${encodeURIComponent(i.scope.b)}/series?${range}`, { allow404: true })
-          .then((s): SeriesForPlot | null => (s ? { link: s.link, from, to, stepMs: stepS * 1000, points: s.points } : null))
+          .then((s): SeriesForPlot | null => (s ? { link: s.link, ends: [s.a, s.b], from, to, stepMs: stepS * 1000, points: s.points } : null))
         : Promise.resolve(null),
     ]);
     const thresholds = i.pattern?.thresholds ?? { jitter_ms: 30, loss_pct: 2 };

@@ -258,7 +258,7 @@ describeEachMode('GET /issues/{id}', (get) => {
     expect(status).toBe(200);
     expect(body.id).toBe('inc_bn');
     expect(body.kind).toBe('bottleneck');
-    expect(body.links).toEqual(['HUB--RELAY']);
+    expect(body.links).toEqual([{ a: 'HUB', b: 'RELAY' }]);
     expect(body.children_count).toBe(2);
     expect(body.children.map((c: any) => c.id)).toEqual(['inc_kid2', 'inc_kid1']);
     expect(body.children[0].parent_id).toBe('inc_bn');
@@ -369,9 +369,34 @@ describeEachMode('GET /issues/by-object', (get) => {
     expect(await ids('route=L3,L0')).toEqual(['inc_back']);
     expect(await ids('route=L3>L0')).toEqual(['inc_back']);
     expect(await ids('link=L1--L9')).toEqual([]);
+    expect(await ids('link=L2,L1')).toEqual(['inc_route', 'inc_link']);
     const r = await t.json('/issues/by-object?link=L2--L1');
-    expect(r.body.object).toEqual({ type: 'link', key: 'L1--L2' });
-    expect((await t.json('/issues/by-object?route=L0,L3')).body.object).toEqual({ type: 'route', key: 'L0>L3' });
+    expect(r.body.object).toEqual({ type: 'link', a: 'L1', b: 'L2', key: 'L1,L2' });
+    expect((await t.json('/issues/by-object?route=L0,L3')).body.object).toEqual({ type: 'route', src: 'L0', dst: 'L3', key: 'L0>L3' });
+    expect((await t.json('/issues/by-object?node=L2')).body.object).toEqual({ type: 'node', node: 'L2', key: 'L2' });
+  });
+
+  test('node names holding "--": A,B is exact; an old-style A--B--C is read the way the incidents hold it', async () => {
+    await insertIncidents(get().db, [
+      // the link B ↔ KX6--A, and a route over it
+      { id: 'inc_dash', kind: 'rf_drop', scope: { type: 'link', a: 'B', b: 'KX6--A' }, started_at: at('08:30') },
+      { id: 'inc_over', kind: 'loss_spike', scope: { type: 'route', src: 'C', dst: 'KX6--A' }, hops: ['C', 'B', 'KX6--A'], started_at: at('08:40') },
+    ]);
+    expect(await ids('link=B,KX6--A')).toEqual(['inc_over', 'inc_dash']);
+    expect(await ids('link=KX6--A,B')).toEqual(['inc_over', 'inc_dash']);
+    // B ↔ KX6--A or B--KX6 ↔ A: only the first is held
+    expect(await ids('link=B--KX6--A')).toEqual(['inc_over', 'inc_dash']);
+    expect((await t.json('/issues/by-object?link=B--KX6--A')).body.object).toEqual({ type: 'link', a: 'B', b: 'KX6--A', key: 'B,KX6--A' });
+    expect(await ids('node=KX6--A')).toEqual(['inc_over', 'inc_dash']);
+    expect(await ids('route=C,KX6--A')).toEqual(['inc_over']);
+    // once both readings are held, the old form cannot tell: 400, and A,B still can
+    await insertIncidents(get().db, [{ id: 'inc_other', kind: 'rf_drop', scope: { type: 'link', a: 'A', b: 'B--KX6' }, started_at: at('08:50') }]);
+    const amb = await t.json('/issues/by-object?link=B--KX6--A');
+    expectProblem(amb, 400);
+    expect(named(amb.body)).toEqual(['link']);
+    expect(amb.body.detail).toContain('A,B');
+    expect(await ids('link=A,B--KX6')).toEqual(['inc_other']);
+    expect(await ids('link=B,KX6--A')).toEqual(['inc_over', 'inc_dash']);
   });
 
   test('with the list filters and paging', async () => {
@@ -397,6 +422,8 @@ describeEachMode('GET /issues/by-object', (get) => {
     for (const [q, p] of [
       ['link=L1-L2', 'link'],
       ['link=L1--L1', 'link'],
+      ['link=L1,L1', 'link'],
+      ['link=L1,L2,L3', 'link'],
       ['link=L1--L2--L3', 'link'],
       ['route=L1', 'route'],
       ['route=L1,L2,L3', 'route'],

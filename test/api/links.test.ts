@@ -28,7 +28,7 @@ describeEachMode('GET /links/{a}/{b}/series', (get) => {
       const r = await t.json(`${path}?since=2026-03-02T11:00:00Z&until=2026-03-02T11:20:00Z&step=10m`);
       expect(r.status).toBe(200);
       expect(r.res.headers.get('etag')).toBeTruthy();
-      expect(r.body).toMatchObject({ a: 'KA1AAA-HAP-1', b: 'KB1BBB-HAP-1', link: 'KA1AAA-HAP-1--KB1BBB-HAP-1', step_s: 600, source: 'raw' });
+      expect(r.body).toMatchObject({ a: 'KA1AAA-HAP-1', b: 'KB1BBB-HAP-1', link: 'KA1AAA-HAP-1,KB1BBB-HAP-1', step_s: 600, source: 'raw' });
       expect(r.body.points).toEqual([
         { t: '2026-03-02T11:00:00.000Z', samples: 30, lq: 0.9, nlq: 0.8, lq_min: 0.8, etx: 1.389, etx_max: 1.389 },
         { t: '2026-03-02T11:10:00.000Z', samples: 30, lq: 0.5, nlq: 0.4, lq_min: 0.4, etx: 5, etx_max: 5 },

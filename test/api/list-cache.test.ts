@@ -65,6 +65,12 @@ describeEachMode(
       expect((await t.json('/issues/by-object?node=N1')).res.headers.get('x-cache')).toBe('miss');
       expect((await t.json('/issues/by-object?_=3&node=N1')).res.headers.get('x-cache')).toBe('hit');
       expect((await t.json('/issues/by-object?node=N2')).res.headers.get('x-cache')).toBe('miss');
+      // A link is keyed as the structured link it names: either order, either form.
+      expect((await t.json('/issues/by-object?link=N1,KX6--N2')).res.headers.get('x-cache')).toBe('miss');
+      expect((await t.json('/issues/by-object?link=KX6--N2,N1')).res.headers.get('x-cache')).toBe('hit');
+      // the old form of it has two readings and no incident holds either: a 400, never kept
+      expect((await t.json('/issues/by-object?link=N1--KX6--N2')).status).toBe(400);
+      expect((await t.json('/issues/by-object?link=N1--KX6--N2')).status).toBe(400);
 
       // Any write is announced by the table itself, here one the engine never made.
       await insertIncident(get().db, { id: 'inc_b', started_at: '2026-03-02T11:00:00Z' });

@@ -108,7 +108,7 @@ describeEachMode('GET /registry', (get) => {
       ['KX6ABC-HAP-2', 'reporting'],
       ['ZZ9ZZZ-NSM-1', 'reporting'],
     ]);
-    expect(body.counts).toEqual({ total: 3, reporting: 2, silent: 1 });
+    expect(body.counts).toEqual({ total: 3, reporting: 2, silent: 1, retired: 0 });
     expect(body.silent_after_s).toBe(600);
     expect(body.generated_at).toBe('2026-03-02T12:00:00.000Z');
     expect(body.nodes[1]).toEqual({
@@ -118,6 +118,7 @@ describeEachMode('GET /registry', (get) => {
       last_seen: '2026-03-02T11:55:00.000Z',
       last_received_at: '2026-03-02T11:55:00.000Z',
       silent_for_s: 300,
+      retired_at: null,
       last_type: 'agent_health',
       agent_version: '0.3.1',
       routing_daemon: 'olsr',
@@ -133,7 +134,7 @@ describeEachMode('GET /registry', (get) => {
 
     t.setNow('2026-03-02T12:30:00Z');
     const later = (await t.json('/registry')).body;
-    expect(later.counts).toEqual({ total: 3, reporting: 0, silent: 3 });
+    expect(later.counts).toEqual({ total: 3, reporting: 0, silent: 3, retired: 0 });
   });
 
   test('status filter; bad values are 400', async () => {
@@ -146,6 +147,25 @@ describeEachMode('GET /registry', (get) => {
     expect(bad.body.errors.map((e: any) => e.path)).toEqual(['status']);
   });
 
+  test('retired: the engine closed its agent_silent as retired and nothing came since; a report brings it back', async () => {
+    // A node whose name holds "--", silent since 8 days, retired by the engine a day ago.
+    await insertNode(get().db, { node: 'KX6--GONE-1', last_received_at: '2026-02-22T12:00:00Z' });
+    await insertIncidents(get().db, [{
+      kind: 'agent_silent', scope: { type: 'node', node: 'KX6--GONE-1' }, started_at: '2026-02-22T12:00:40Z',
+      ended_at: '2026-03-01T12:00:00Z', evidence: { closed_by: 'retired' },
+    }]);
+    const body = (await t.json('/registry')).body;
+    expect(body.counts).toEqual({ total: 4, reporting: 2, silent: 1, retired: 1 });
+    expect(body.nodes.find((n: any) => n.node === 'KX6--GONE-1')).toMatchObject({ status: 'retired', retired_at: '2026-03-01T12:00:00.000Z' });
+    expect((await t.json('/registry?status=retired')).body.nodes.map((n: any) => n.node)).toEqual(['KX6--GONE-1']);
+    expect((await t.json('/registry?status=silent')).body.nodes.map((n: any) => n.node)).toEqual(['AB1CDE-RKT-1']);
+
+    await get().db.updateTable('nodes').set({ last_received_at: new Date('2026-03-02T11:59:00Z') }).where('node', '=', 'KX6--GONE-1').execute();
+    const back = (await t.json('/registry')).body;
+    expect(back.nodes.find((n: any) => n.node === 'KX6--GONE-1')).toMatchObject({ status: 'reporting', retired_at: null });
+    expect(back.counts).toEqual({ total: 4, reporting: 3, silent: 1, retired: 0 });
+  });
+
   test('pages by node name with limit and cursor; counts cover every node; the filter applies across pages', async () => {
     for (let i = 0; i < 7; i++) await insertNode(get().db, { node: `PAGE-${i}`, last_received_at: at(i % 2 ? '11:00' : '11:59') });
     const seen: string[] = [];
@@ -154,7 +174,7 @@ describeEachMode('GET /registry', (get) => {
       const { status, body } = await t.json(url);
       expect(status).toBe(200);
       expect(body.nodes.length).toBeLessThanOrEqual(4);
-      expect(body.counts).toEqual({ total: 10, reporting: 6, silent: 4 });
+      expect(body.counts).toEqual({ total: 10, reporting: 6, silent: 4, retired: 0 });
       seen.push(...body.nodes.map((n: any) => n.node));
       if (!body.next) break;
       expect(pages).toBeLessThan(3);

@@ -3,16 +3,17 @@ import { describe, expect, test } from 'bun:test';
 import { correlate } from '../../src/engine/correlate.ts';
 import type { LifeState, Tracked } from '../../src/engine/lifecycle.ts';
 import { scopeKey, type IncidentKind, type Scope } from '../../src/incidents/incident.schema.ts';
+import { linksOf, type Link } from '../../src/incidents/keys.ts';
 
 const T0 = Date.parse('2026-03-02T06:00:00Z');
 const min = (m: number) => new Date(T0 + m * 60_000);
 
 let n = 0;
-function inc(kind: IncidentKind, scope: Scope, start: number, o: { nodes?: string[]; links?: string[]; isNew?: boolean; state?: LifeState } = {}): Tracked {
+function inc(kind: IncidentKind, scope: Scope, start: number, o: { nodes?: string[]; links?: Link[]; isNew?: boolean; state?: LifeState; evidence?: Record<string, unknown>; detected?: number } = {}): Tracked {
   return {
     id: `inc_${++n}`, kind, scope, scopeKey: scopeKey(scope), state: o.state ?? { status: 'open' }, severity: 'major',
-    startedAt: min(start), detectedAt: min(start + 1), updatedAt: min(start + 1), lastDataAt: null, parentId: null,
-    cause: 'generic', nextSteps: [], evidence: {}, impact: {}, routes: [], nodes: o.nodes ?? [], links: o.links ?? [],
+    startedAt: min(start), detectedAt: min(o.detected ?? start + 1), updatedAt: min(start + 1), lastDataAt: null, parentId: null,
+    cause: 'generic', nextSteps: [], evidence: o.evidence ?? {}, impact: {}, routes: [], nodes: o.nodes ?? [], links: o.links ?? [],
     isNew: o.isNew ?? true, loadedSignature: null, events: [],
   };
 }
@@ -22,7 +23,7 @@ const node = (x: string) => ({ type: 'node', node: x }) as const;
 /** A route incident over the hop list A→…→Z. */
 const over = (kind: IncidentKind, hops: string, start: number, o: Parameters<typeof inc>[3] = {}) => {
   const h = hops.split('');
-  const links = h.slice(1).map((x, i) => [h[i]!, x].sort().join('--'));
+  const links = linksOf(h);
   return inc(kind, route(h[0]!, h.at(-1)!), start, { nodes: [...h].sort(), links, ...o });
 };
 
@@ -78,6 +79,56 @@ describe('correlate', () => {
     expect(child.parentId).toBe('inc_elsewhere');
     expect(other.parentId).toBeNull();
     expect(rf.parentId).toBeNull();
+  });
+
+  test('a partition explains its group’s silences and the route incidents into (or through) it, not routes from it', () => {
+    const p = inc('partition', link('B', 'C'), 10, { nodes: ['C', 'D'] });
+    const silentC = inc('agent_silent', node('C'), 10, { isNew: false });
+    const silentE = inc('agent_silent', node('E'), 10);
+    const into = over('loss_spike', 'ABCD', 9);
+    const through = over('jitter_burst', 'ACDF', 11);
+    const from = over('loss_spike', 'DF', 11);
+    const flap = over('route_flap', 'ABC', 11);
+    correlate([p, silentC, silentE, into, through, from, flap], { now: min(20) });
+    expect([silentC, into, through, flap].map((c) => c.parentId)).toEqual([p.id, p.id, p.id, p.id]);
+    expect([silentE, from].map((c) => c.parentId)).toEqual([null, null]);
+    expect(silentC.events.map((e) => e.event)).toEqual(['reparented']);
+    expect(into.cause).toContain('cut off behind the link B ↔ C');
+  });
+
+  test('a single silent node explains the loss on routes into it (its router is down too)', () => {
+    const silent = inc('agent_silent', node('C'), 10, { evidence: { silence_threshold_s: 300 } });
+    const into = over('loss_spike', 'ABC', 9, { isNew: false });
+    const from = over('loss_spike', 'CBA', 10);
+    correlate([silent, into, from], { now: min(20) });
+    expect(into.parentId).toBe(silent.id);
+    expect(into.cause).toContain('C is silent');
+    expect(from.parentId).toBeNull();
+  });
+
+  test('a route incident adopted by a node’s silence moves to the partition that node turns out to be cut off behind', () => {
+    const silentC = inc('agent_silent', node('C'), 10, { isNew: false });
+    const into = over('loss_spike', 'ABC', 9, { isNew: false });
+    correlate([silentC, into], { now: min(15) });
+    expect(into.parentId).toBe(silentC.id);
+    const p = inc('partition', link('B', 'C'), 10, { nodes: ['C', 'D'] });
+    correlate([silentC, into, p], { now: min(16) });
+    expect(silentC.parentId).toBe(p.id);
+    expect(into.parentId).toBe(p.id);
+    expect(into.events.map((e) => e.event)).toEqual(['reparented', 'reparented']);
+  });
+
+  test('the outage ("*") adopts the silences that began within a threshold of it and were noticed before the mesh came back', () => {
+    const star = inc('agent_silent', node('*'), 20, { detected: 25, state: { status: 'clearing', clearSince: min(40) } });
+    const early = inc('agent_silent', node('A'), 20.5, { detected: 25, isNew: false, evidence: { silence_threshold_s: 300 } });
+    const before = inc('agent_silent', node('B'), 10, { detected: 15, evidence: { silence_threshold_s: 300 } });
+    const away = inc('agent_silent', node('C'), 20.2, { detected: 45, evidence: { silence_threshold_s: 300 } });
+    correlate([star, early, before, away], { now: min(46) });
+    expect(early.parentId).toBe(star.id);
+    expect(early.cause).toContain('every other agent');
+    expect(before.parentId).toBeNull();
+    expect(away.parentId).toBeNull();
+    expect(star.parentId).toBeNull();
   });
 
   test('a root closed long before the child started explains nothing', () => {

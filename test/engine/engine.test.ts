@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { runTick, type Carry } from '../../src/engine/engine.ts';
 import { DEFAULT_RULES } from '../../src/engine/rules.config.ts';
 import { scopeKey } from '../../src/incidents/incident.schema.ts';
+import { registry } from '../../src/api/registry.service.ts';
 import { describeEachMode } from '../support/databases.ts';
 import { background, drive, events, every, health, incidents, ingest, min, overlay, probe, type Msg } from './support/mesh.ts';
 
@@ -52,7 +53,7 @@ describeEachMode('engine', (get) => {
     expect(i.cause.length).toBeGreaterThan(10);
     expect(i.next_steps.length).toBeGreaterThanOrEqual(2);
     const row = await db.selectFrom('incidents').select(['nodes', 'links', 'routes']).executeTakeFirstOrThrow();
-    expect(row).toEqual({ nodes: ['N1', 'N2', 'N3'], links: ['N1--N2', 'N2--N3'], routes: ['N1>N3'] });
+    expect(row).toEqual({ nodes: ['N1', 'N2', 'N3'], links: [{ a: 'N1', b: 'N2' }, { a: 'N2', b: 'N3' }], routes: [{ src: 'N1', dst: 'N3' }] });
     expect((await events(db, i.id)).map((e) => e.event)).toEqual(['opened', 'clearing', 'closed']);
   }, SLOW);
 
@@ -103,7 +104,9 @@ describeEachMode('engine', (get) => {
     const silent = r.rules.find((x) => x.rule === 'agent_silent')!;
     expect(silent.health).toBe('error');
     expect(silent.error).toContain('crash_report');
-    expect(r.rules.filter((x) => x.rule !== 'agent_silent').every((x) => x.health === 'ok')).toBe(true);
+    // partition shares agent_silent's reads, so it cannot judge either
+    expect(r.rules.find((x) => x.rule === 'partition')).toMatchObject({ health: 'error' });
+    expect(r.rules.filter((x) => !['agent_silent', 'partition'].includes(x.rule)).every((x) => x.health === 'ok')).toBe(true);
     expect(r.opened).toHaveLength(1);
     expect((await incidents(get().db)).map((i) => i.kind)).toEqual(['jitter_burst']);
   }, SLOW);
@@ -130,15 +133,15 @@ describeEachMode('engine', (get) => {
     expect(await incidents(db)).toEqual(carried);
   }, SLOW);
 
-  test('bottleneck: one root for a congested link, the route incidents crossing it are its children', async () => {
+  test('bottleneck: one root for a congested link, the route incidents crossing it are its children (a node name holding "--")', async () => {
     const { db } = get();
-    // X--Y is the shared middle hop of two routes; a third route avoids it
-    const routes = [['A', 'X', 'Y', 'B'], ['C', 'X', 'Y', 'D'], ['E', 'X', 'F'], ['X', 'A'], ['Y', 'B']];
+    // X ↔ Y--Z is the shared middle hop of two routes (once keyed "X--Y--Z": three names?); a third route avoids it
+    const routes = [['A', 'X', 'Y--Z', 'B'], ['C', 'X', 'Y--Z', 'D'], ['E', 'X', 'F'], ['X', 'A'], ['Y--Z', 'B']];
     const fault = (m: Msg) => ['A', 'C'].includes(m.src as string) && Date.parse(m.sent_at) >= min(10).getTime() && Date.parse(m.sent_at) < min(20).getTime();
     const msgs = background(routes, 0, 45).filter((m) => !fault(m));
     for (const t of every(10, 20)) {
-      msgs.push(...probe('A', 'B', t, { route: ['A', 'X', 'Y', 'B'], jitter: 55, loss: 4, etx: [1.1, 1.9, 1.1], lq: [0.95, 0.75, 0.95] }));
-      msgs.push(...probe('C', 'D', t, { route: ['C', 'X', 'Y', 'D'], jitter: 45, loss: 3, etx: [1.2, 1.8, 1.1], lq: [0.95, 0.76, 0.95] }));
+      msgs.push(...probe('A', 'B', t, { route: ['A', 'X', 'Y--Z', 'B'], jitter: 55, loss: 4, etx: [1.1, 1.9, 1.1], lq: [0.95, 0.75, 0.95] }));
+      msgs.push(...probe('C', 'D', t, { route: ['C', 'X', 'Y--Z', 'D'], jitter: 45, loss: 3, etx: [1.2, 1.8, 1.1], lq: [0.95, 0.76, 0.95] }));
     }
     await drive(db, msgs, { fromMin: 0, toMin: 45 });
 
@@ -146,13 +149,15 @@ describeEachMode('engine', (get) => {
     const roots = all.filter((i) => !i.parent_id);
     expect(roots).toHaveLength(1);
     const root = roots[0]!;
-    expect(root).toMatchObject({ kind: 'bottleneck', scope: { type: 'link', a: 'X', b: 'Y' }, status: 'closed', started_at: min(10).toISOString() });
+    expect(root).toMatchObject({ kind: 'bottleneck', scope: { type: 'link', a: 'X', b: 'Y--Z' }, status: 'closed', started_at: min(10).toISOString() });
     expect(root.impact).toMatchObject({ routes_affected: 2, routes: ['A>B', 'C>D'] });
     const children = all.filter((i) => i.parent_id === root.id);
     expect(children.map((c) => `${c.kind} ${c.scope.type === 'route' ? c.scope.src : ''}`).sort()).toEqual([
       'jitter_burst A', 'jitter_burst C', 'loss_spike A', 'loss_spike C',
     ]);
-    for (const c of children) expect(c.cause).toContain('X ↔ Y');
+    for (const c of children) expect(c.cause).toContain('X ↔ Y--Z on this route');
+    const row = await db.selectFrom('incidents').select(['links', 'scope_key']).where('id', '=', root.id).executeTakeFirstOrThrow();
+    expect(row).toEqual({ links: [{ a: 'X', b: 'Y--Z' }], scope_key: 'link:X,Y--Z' });
     // the children opened first (3 and 2 windows); the bottleneck needed 5: re-parented
     const reparented = await Promise.all(children.map(async (c) => (await events(db, c.id)).some((e) => e.event === 'reparented')));
     expect(reparented.some(Boolean)).toBe(true);
@@ -180,21 +185,22 @@ describeEachMode('engine', (get) => {
     expect(all.filter((i) => i.parent_id === root.id).map((c) => c.kind).sort()).toEqual(['jitter_burst', 'jitter_burst', 'jitter_burst']);
   }, SLOW);
 
-  test('rf_drop: a link whose LQ falls under 0.70 with ETX rising over its hour baseline', async () => {
+  test('rf_drop: a link whose LQ falls under 0.70 with ETX rising over its hour baseline (a node name holding "--")', async () => {
     const { db } = get();
-    const routes = [['P', 'Q'], ['Q', 'P'], ['R', 'P', 'Q']];
+    const routes = [['P--1', 'Q'], ['Q', 'P--1'], ['R', 'P--1', 'Q']];
     const inFault = (t: number) => t >= min(70).getTime() && t < min(85).getTime();
     const msgs = background(routes, 0, 110).filter((m) => !inFault(Date.parse(m.sent_at)) || m.type === 'agent_health');
     for (const t of every(70, 85)) {
-      msgs.push(...probe('P', 'Q', t, { etx: [4.2], lq: [0.48] }));
-      msgs.push(...probe('Q', 'P', t, { etx: [4.0], lq: [0.5] }));
-      msgs.push(...probe('R', 'Q', t, { route: ['R', 'P', 'Q'], etx: [1.1, 4.1], lq: [0.95, 0.49] }));
+      msgs.push(...probe('P--1', 'Q', t, { etx: [4.2], lq: [0.48] }));
+      msgs.push(...probe('Q', 'P--1', t, { etx: [4.0], lq: [0.5] }));
+      msgs.push(...probe('R', 'Q', t, { route: ['R', 'P--1', 'Q'], etx: [1.1, 4.1], lq: [0.95, 0.49] }));
     }
     await drive(db, msgs, { fromMin: 0, toMin: 110, tickS: 60 });
     const all = await incidents(db);
     expect(all).toHaveLength(1);
-    expect(all[0]).toMatchObject({ kind: 'rf_drop', scope: { type: 'link', a: 'P', b: 'Q' }, severity: 'critical', status: 'closed', started_at: min(70).toISOString() });
-    expect(all[0]!.impact.routes).toEqual(['P>Q', 'Q>P', 'R>Q']);
+    expect(all[0]).toMatchObject({ kind: 'rf_drop', scope: { type: 'link', a: 'P--1', b: 'Q' }, severity: 'critical', status: 'closed', started_at: min(70).toISOString() });
+    expect(all[0]!.impact.routes).toEqual(['P--1>Q', 'Q>P--1', 'R>Q']);
+    expect(all[0]!.title).toBe('RF drop on link P--1 ↔ Q');
     expect(Date.parse(all[0]!.ended_at!)).toBeGreaterThan(min(85).getTime());
     expect(Date.parse(all[0]!.ended_at!)).toBeLessThan(min(95).getTime());
   }, SLOW);
@@ -233,5 +239,27 @@ describeEachMode('engine', (get) => {
     expect(Date.parse(star.started_at)).toBeGreaterThan(min(49).getTime());
     expect(star.ended_at).toBe(min(70).toISOString());
     expect(star.cause).toContain('collector');
+  }, SLOW);
+
+  test('gone for good: a node silent for 7 days is retired, nothing opens for it, and it is reporting once it is back', async () => {
+    const { db } = get();
+    // K1, K2 report every hour; KX6--GONE reports for 10 min, then 7 days of nothing, then again
+    const hourly = (node: string, fromMin: number, toMin: number) => [...every(fromMin, toMin, 3600)].map((t) => health(node, t));
+    const days = 7 * 24 * 60;
+    const msgs = [...hourly('K1', 0, days + 300), ...hourly('K2', 0, days + 300), ...[...every(0, 10, 60)].map((t) => health('KX6--GONE', t)), health('KX6--GONE', min(days + 180))];
+    await drive(db, msgs, { fromMin: 0, toMin: days + 120, tickS: 3600 });
+    const gone = (await incidents(db)).filter((i) => i.scope.type === 'node' && i.scope.node === 'KX6--GONE');
+    expect(gone).toHaveLength(1);
+    // its last report was received at the 07:00 tick: retired 7 days after that, whatever the tick
+    expect(gone[0]).toMatchObject({ status: 'closed', ended_at: min(60 + days).toISOString(), evidence: { closed_by: 'retired' } });
+    expect((await events(db, gone[0]!.id)).map((e) => e.event).at(-1)).toBe('closed');
+    const reg = await registry(db, { status: 'all', limit: 1000 }, { now: min(days + 120), silentAfterS: 900 });
+    expect(reg.nodes.find((n) => n.node === 'KX6--GONE')).toMatchObject({ status: 'retired', retired_at: min(60 + days).toISOString() });
+    expect(reg.counts).toMatchObject({ total: 3, retired: 1 });
+
+    await drive(db, msgs, { fromMin: days + 180, toMin: days + 190, tickS: 300 });
+    expect((await incidents(db)).filter((i) => i.scope.type === 'node' && i.scope.node === 'KX6--GONE')).toHaveLength(1);
+    const back = await registry(db, { status: 'all', limit: 1000 }, { now: min(days + 190), silentAfterS: 900 });
+    expect(back.nodes.find((n) => n.node === 'KX6--GONE')).toMatchObject({ status: 'reporting', retired_at: null });
   }, SLOW);
 });

@@ -17,14 +17,14 @@ function run(start: number, end: number, clearAt: number | null, severity: Run['
 function finding(runs: Run[], lastData: number | null, extra: Partial<Finding> = {}): Finding {
   return {
     kind: 'jitter_burst', scope, runs, lastDataAt: lastData === null ? null : min(lastData),
-    routes: ['A>C'], nodes: ['A', 'B', 'C'], links: ['A--B', 'B--C'], evidence: { thresholds: { jitter_ms: 30 } }, ...extra,
+    routes: [{ src: 'A', dst: 'C' }], nodes: ['A', 'B', 'C'], links: [{ a: 'A', b: 'B' }, { a: 'B', b: 'C' }], evidence: { thresholds: { jitter_ms: 30 } }, ...extra,
   };
 }
 
 /** Runs one tick and "persists" the result the way the engine does (through a row). */
 function tick(open: Tracked[], findings: Finding[], now: number, lastClosed = new Map<string, Date>(), kind: Finding['kind'] = 'jitter_burst', rules = DEFAULT_RULES) {
   const out = step({ kind, now: min(now), rules, findings, open, lastClosed, exemptFromStale: kind === 'agent_silent' });
-  const persisted = out.map((t) => ({ t, reloaded: fromRow({ ...(toRow(t) as unknown as IncidentRow), scope: t.scope, evidence: t.evidence, impact: t.impact } as IncidentRow) }));
+  const persisted = out.map((t) => ({ t, reloaded: fromRow({ ...(toRow(t) as unknown as IncidentRow), scope: t.scope, evidence: t.evidence, impact: t.impact, links: t.links, routes: t.routes } as IncidentRow) }));
   return { out, events: out.flatMap((t) => t.events.map((e) => e.event)), next: persisted.map((p) => p.reloaded).filter((t) => t.state.status !== 'closed') };
 }
 
@@ -38,8 +38,8 @@ describe('open', () => {
     expect(t.state.status).toBe('open');
     expect(t.severity).toBe('major');
     expect(t.impact).toMatchObject({ routes_affected: 1, routes: ['A>C'], nodes: ['A', 'B', 'C'] });
-    expect(t.routes).toEqual(['A>C']);
-    expect(t.links).toEqual(['A--B', 'B--C']);
+    expect(t.routes).toEqual([{ src: 'A', dst: 'C' }]);
+    expect(t.links).toEqual([{ a: 'A', b: 'B' }, { a: 'B', b: 'C' }]);
     expect(t.cause).toContain('A → C');
     expect(t.nextSteps.length).toBeGreaterThan(1);
     expect(events).toEqual(['opened']);

@@ -232,15 +232,15 @@ describe('bottleneck: the worst hop of >= 5 bad windows from >= 2 routes within 
   test('windows through an overloaded node belong to it and do not count', () => {
     const busy = new Map([['A', [{ from: at(0).getTime(), to: at(10).getTime() }]]]);
     const counted = countedByLink([w(0, 'A', 'B'), w(1, 'C', 'D', 'Y', 'X')], busy);
-    expect([...counted.keys()]).toEqual(['X--Y']);
-    expect(counted.get('X--Y')!.map((x) => x.src)).toEqual(['C']);
+    expect([...counted.values()].map((c) => c.link)).toEqual([{ a: 'X', b: 'Y' }]);
+    expect([...counted.values()][0]!.windows.map((x) => x.src)).toEqual(['C']);
   });
 });
 
 describe('rf_drop: recent ETX above the 60 min baseline and mean LQ or NLQ < 0.70', () => {
   const cfg = DEFAULT_RULES.rf_drop;
   const q = (o: Partial<LinkQuality>): LinkQuality => ({
-    link: 'A--B', recent_n: 15, recent_etx: 2.5, recent_lq: 0.6, recent_nlq: 0.8, recent_babel: 0, base_n: 90, base_etx: 1.3, last_at: at(0), ...o,
+    a: 'A', b: 'B', recent_n: 15, recent_etx: 2.5, recent_lq: 0.6, recent_nlq: 0.8, recent_babel: 0, base_n: 90, base_etx: 1.3, last_at: at(0), ...o,
   });
 
   test('rising ETX with LQ under 0.70 triggers; critical at twice the baseline', () => {

@@ -1,9 +1,10 @@
-// Acceptance: every bundled scenario (test/fixtures/scenarios, copies of
-// shared/scenarios; MESHMON_SCENARIOS_DIR points elsewhere) replays to its
+// Acceptance: every bundled scenario (test/fixtures/scenarios and its silence/
+// folder, copies of shared/scenarios; MESHMON_SCENARIOS_DIR points elsewhere) replays to its
 // expected incidents, judged as shared/scenarios/README.md says. The judge's
 // table (detection and close delays) is printed for the report.
 import { expect, test } from 'bun:test';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { replayFileWithStats } from '../../src/engine/replay.ts';
 import { DEFAULT_RULES } from '../../src/engine/rules.config.ts';
@@ -13,13 +14,15 @@ import { createTestDatabase, describeEachMode } from '../support/databases.ts';
 import { SCENARIOS_DIR, scenarioPath, scenarioTruth } from '../support/fixtures.ts';
 import { formatVerdict, judge, type ExpectedFault } from '../support/scenario-judge.ts';
 
-const SCENARIOS = readdirSync(SCENARIOS_DIR)
+/** The scenarios at the top level and in the `silence/` folder (many nodes silent at once), as "silence/NAME". */
+const SCENARIOS = ['', 'silence/']
+  .flatMap((sub) => (existsSync(path.join(SCENARIOS_DIR, sub)) ? readdirSync(path.join(SCENARIOS_DIR, sub)).map((f) => sub + f) : []))
   .filter((f) => f.endsWith('.truth.json'))
   .map((f) => f.slice(0, -'.truth.json'.length))
   .sort();
 
 test('the scenarios are there', () => {
-  expect(SCENARIOS).toEqual(expect.arrayContaining(['mesh12-quiet', 'mesh16-core', 'mesh20-field']));
+  expect(SCENARIOS).toEqual(expect.arrayContaining(['mesh12-quiet', 'mesh16-core', 'mesh20-field', 'silence/mesh18-outage', 'silence/mesh22-partition']));
 });
 
 // PGlite (timescale) is left out: single-threaded WASM makes a 5-hour replay

@@ -146,7 +146,7 @@ describe.skipIf(!haveChromium && !process.env.CI)('panel in Chromium, fed by mes
     const at = firstChain.findIndex((t) => t === '⚡');
     expect([firstChain[at - 1], firstChain[at + 1]].sort()).toEqual([fault.a, fault.b].sort());
     // Plots with data points: the link's quality and the routes' RTT/jitter/loss.
-    const linkPlot = page.locator(`.plotgroup[data-link="${fault.a}--${fault.b}"] svg`).first();
+    const linkPlot = page.locator(`.plotgroup[data-link="${fault.a},${fault.b}"] svg`).first();
     expect(Number(await linkPlot.getAttribute('data-points'))).toBeGreaterThan(0);
     const routePlots = page.locator('.plotgroup[data-route] svg');
     expect(await routePlots.count()).toBeGreaterThan(0);
@@ -158,7 +158,7 @@ describe.skipIf(!haveChromium && !process.env.CI)('panel in Chromium, fed by mes
 
     // The mesh: the link in its incident's colour.
     await page.goto(`${collector!.url}/mesh`);
-    const link = page.locator(`svg.mesh a.link[data-link="${fault.a}--${fault.b}"]`);
+    const link = page.locator(`svg.mesh a.link[data-link="${fault.a},${fault.b}"]`);
     await link.waitFor({ timeout: WAIT_MS });
     expect(await link.getAttribute('class')).toContain('sev-critical');
     const stroke = await link.locator('line.wire').evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { stroke: string } }).getComputedStyle(el).stroke);

@@ -1,7 +1,8 @@
 import type { Insertable } from 'kysely';
 import type { Executor } from '../../src/db/database.ts';
 import type { Incidents, Nodes } from '../../src/db/schema.generated.ts';
-import { linkKey, routeKey, scopeKey, type IncidentKind, type Scope, type Severity } from '../../src/incidents/incident.schema.ts';
+import { scopeKey, type IncidentKind, type Scope, type Severity } from '../../src/incidents/incident.schema.ts';
+import { link, linksOf, route, routeKey, type Link, type Route } from '../../src/incidents/keys.ts';
 
 // Test-only: incidents, events, probes and registry rows written straight into
 // the tables, in the shape the engine and ingest write them, so API tests do
@@ -33,10 +34,10 @@ export interface IncidentFixture {
   evidence?: Record<string, unknown>;
   /** Hop list of a route scope: adds its nodes and links. */
   hops?: string[];
-  /** Extra affected routes as "S>D". */
-  routes?: string[];
+  /** Extra affected routes: {src, dst}, or "S>D" (no node name holds ">"). */
+  routes?: Array<Route | string>;
   nodes?: string[];
-  links?: string[];
+  links?: Link[];
   /** Default: opened at started_at, closed at ended_at. */
   events?: EventFixture[];
 }
@@ -50,28 +51,31 @@ const uniq = (xs: string[]) => [...new Set(xs)];
 /** Open incidents are unique per (kind, scope): without a scope, each fixture gets its own route. */
 const scopeOf = (f: IncidentFixture & { id: string }): Scope => f.scope ?? { type: 'route', src: 'SRC', dst: `DST_${f.id}` };
 
-function touched(f: IncidentFixture & { id: string }): { nodes: string[]; links: string[]; routes: string[] } {
+function touched(f: IncidentFixture & { id: string }): { nodes: string[]; links: Link[]; routes: Route[] } {
   const s = scopeOf(f);
   const nodes: string[] = [];
-  const links: string[] = [];
-  const routes: string[] = [];
+  const links: Link[] = [];
+  const routes: Route[] = [];
   if (s.type === 'route') {
-    routes.push(routeKey(s.src, s.dst));
+    routes.push(route(s.src, s.dst));
     nodes.push(s.src, s.dst);
   } else if (s.type === 'link') {
-    links.push(linkKey(s.a, s.b));
+    links.push(link(s.a, s.b));
     nodes.push(s.a, s.b);
   } else if (s.node !== '*') {
     nodes.push(s.node);
   }
   const hops = f.hops ?? [];
   nodes.push(...hops);
-  for (let i = 1; i < hops.length; i++) links.push(linkKey(hops[i - 1]!, hops[i]!));
-  for (const r of f.routes ?? []) {
+  links.push(...linksOf(hops));
+  for (const x of f.routes ?? []) {
+    const r = typeof x === 'string' ? route(x.slice(0, x.indexOf('>')), x.slice(x.indexOf('>') + 1)) : x;
     routes.push(r);
-    nodes.push(...r.split('>'));
+    nodes.push(r.src, r.dst);
   }
-  return { nodes: uniq([...nodes, ...(f.nodes ?? [])]), links: uniq([...links, ...(f.links ?? [])]), routes: uniq(routes) };
+  // In the given order (the engine sorts; tests may not).
+  const ordered = <T>(xs: T[], key: (x: T) => string) => [...new Map(xs.map((x) => [key(x), x])).values()];
+  return { nodes: uniq([...nodes, ...(f.nodes ?? [])]), links: ordered([...links, ...(f.links ?? [])], (l) => `${l.a} ${l.b}`), routes: ordered(routes, (r) => routeKey(r)) };
 }
 
 export function incidentRow(fixture: IncidentFixture): Insertable<Incidents> {
@@ -88,13 +92,13 @@ export function incidentRow(fixture: IncidentFixture): Insertable<Incidents> {
     scope_key: scopeKey(scope),
     status,
     severity: f.severity ?? 'major',
-    impact: JSON.stringify({ routes_affected: routes.length, routes: routes.slice(0, 20), nodes }),
+    impact: JSON.stringify({ routes_affected: routes.length, routes: routes.slice(0, 20).map((r) => routeKey(r)), nodes }),
     cause: f.cause ?? `test cause of ${kind}`,
     next_steps: f.next_steps ?? ['look', 'fix'],
     evidence: JSON.stringify(f.evidence ?? { thresholds: { jitter_ms: 30, loss_pct: 2 } }),
     nodes,
-    links,
-    routes,
+    links: JSON.stringify(links),
+    routes: JSON.stringify(routes),
     started_at: d(f.started_at),
     ended_at: ended,
     detected_at: f.detected_at ? d(f.detected_at) : new Date(d(f.started_at).getTime() + 60_000),

@@ -1,4 +1,5 @@
-import { linkKey, routeKey, type LinkScope } from '../../incidents/incident.schema.ts';
+import type { LinkScope } from '../../incidents/incident.schema.ts';
+import { link, linkKey, routeKey, uniqueRoutes, type Link } from '../../incidents/keys.ts';
 import { MINUTE, type Finding, type Rule, type Run } from '../rule.ts';
 import type { RulesConfig } from '../rules.config.ts';
 import { crossingsSince, worstHops, type RouteWindow } from '../signals.repository.ts';
@@ -12,18 +13,28 @@ export interface WorstHopWindow extends RouteWindow {
   etx: number | null;
 }
 
-/** Bad windows that count for a link: its worst hop is that link and no overloaded node carries the route. */
-export function countedByLink(bad: WorstHopWindow[], busy: ReadonlyMap<string, Busy[]>): Map<string, WorstHopWindow[]> {
-  const out = new Map<string, WorstHopWindow[]>();
+/** A link with the bad windows that count for it. */
+export interface CountedLink {
+  link: Link;
+  windows: WorstHopWindow[];
+}
+
+/**
+ * Bad windows that count for a link: its worst hop is that link and no
+ * overloaded node carries the route. Keyed by the link's text form.
+ */
+export function countedByLink(bad: WorstHopWindow[], busy: ReadonlyMap<string, Busy[]>): Map<string, CountedLink> {
+  const out = new Map<string, CountedLink>();
   for (const w of bad) {
     if (!w.from_node || !w.to_node || w.from_node === w.to_node) continue;
     if (overloadedCarrier(w, busy)) continue;
-    const k = linkKey(w.from_node, w.to_node);
-    let l = out.get(k);
-    if (!l) out.set(k, (l = []));
-    l.push(w);
+    const l = link(w.from_node, w.to_node);
+    const k = linkKey(l);
+    let c = out.get(k);
+    if (!c) out.set(k, (c = { link: l, windows: [] }));
+    c.windows.push(w);
   }
-  for (const l of out.values()) l.sort((a, b) => a.time.getTime() - b.time.getTime());
+  for (const c of out.values()) c.windows.sort((a, b) => a.time.getTime() - b.time.getTime());
   return out;
 }
 
@@ -106,8 +117,11 @@ export const bottleneck: Rule = {
     const from = new Date(ctx.now.getTime() - bottleneckLookbackMs(ctx.rules));
     const thresholds = { jitterMs: ctx.rules.jitter_burst.jitter_ms, lossPct: ctx.rules.loss_spike.loss_pct };
     const bad = (await notable(db, ctx)).filter((w) => w.time > from && w.time <= to && isBad(w, ctx.rules));
-    // Windows an overloaded node explains need no hop lookup.
-    const free = bad.filter((w) => !overloadedCarrier(w, view.busy));
+    // Windows an overloaded node explains need no hop lookup. Nor do windows
+    // in which nothing came back: a congested link drops some packets, a dead
+    // route (a node or a link down, the silence rules' business) drops all —
+    // such a window is neither bad nor clear for a bottleneck.
+    const free = bad.filter((w) => !overloadedCarrier(w, view.busy) && !unanswered(w));
     const worst = new Map((await worstHops(db, free)).map((h) => [`${h.src}>${h.dst}@${h.time.getTime()}`, h]));
     const withHops: WorstHopWindow[] = free.map((w) => {
       const h = worst.get(`${w.src}>${w.dst}@${w.time.getTime()}`);
@@ -117,43 +131,46 @@ export const bottleneck: Rule = {
 
     const gapMs = ctx.rules.lifecycle.close_after_min * MINUTE;
     const runsByLink = new Map<string, Run[]>();
-    for (const [link, ws] of counted) {
-      const runs = bottleneckRuns(ws, [], cfg, gapMs);
-      if (runs.length) runsByLink.set(link, runs);
+    for (const [k, c] of counted) {
+      const runs = bottleneckRuns(c.windows, [], cfg, gapMs);
+      if (runs.length) runsByLink.set(k, runs);
     }
-    const links = [...new Set([...runsByLink.keys(), ...openLinks(ctx, 'bottleneck')])].sort();
+    const links = new Map<string, Link>([...openLinks(ctx, 'bottleneck')]);
+    for (const k of runsByLink.keys()) links.set(k, counted.get(k)!.link);
+    const keys = [...links.keys()].sort();
     // Clear windows: windows crossing the link after its last trigger that were not bad.
     const badKeys = new Set(bad.map((w) => `${w.src}>${w.dst}@${w.time.getTime()}`));
     const crossings = await crossingsSince(db, {
       to,
-      links: links.map((link) => ({ link, since: runsByLink.get(link)?.at(-1)?.end ?? from })),
+      links: keys.map((k) => ({ link: links.get(k)!, since: runsByLink.get(k)?.at(-1)?.end ?? from })),
     });
     const clearsByLink = new Map<string, number[]>();
     const lastCrossing = new Map<string, Date>();
     for (const c of crossings) {
-      lastCrossing.set(c.link, c.time);
+      const k = linkKey(c.a, c.b);
+      lastCrossing.set(k, c.time);
       if (badKeys.has(`${c.src}>${c.dst}@${c.time.getTime()}`)) continue;
-      let l = clearsByLink.get(c.link);
-      if (!l) clearsByLink.set(c.link, (l = []));
+      let l = clearsByLink.get(k);
+      if (!l) clearsByLink.set(k, (l = []));
       l.push(c.time.getTime());
     }
 
     const findings: Finding[] = [];
-    for (const link of links) {
-      const [a, b] = link.split('--') as [string, string];
-      const ws = counted.get(link) ?? [];
-      const runs = bottleneckRuns(ws, clearsByLink.get(link) ?? [], cfg, gapMs);
+    for (const k of keys) {
+      const l = links.get(k)!;
+      const ws = counted.get(k)?.windows ?? [];
+      const runs = bottleneckRuns(ws, clearsByLink.get(k) ?? [], cfg, gapMs);
       const involved = ws.filter((w) => runs.some((r) => w.time >= r.start && w.time <= r.end));
-      const scope: LinkScope = { type: 'link', a, b };
-      const lastData = maxDate(lastCrossing.get(link) ?? null, ws.at(-1)?.time ?? null);
+      const scope: LinkScope = { type: 'link', ...l };
+      const lastData = maxDate(lastCrossing.get(k) ?? null, ws.at(-1)?.time ?? null);
       findings.push({
         kind: 'bottleneck',
         scope,
         runs,
         lastDataAt: lastData,
-        routes: [...new Set(involved.map((w) => routeKey(w.src, w.dst)))].sort(),
-        nodes: [a, b],
-        links: [link],
+        routes: uniqueRoutes(involved),
+        nodes: [l.a, l.b],
+        links: [l],
         evidence: {
           thresholds: { bad_windows: cfg.bad_windows, distinct_routes: cfg.distinct_routes, window_min: cfg.window_min, critical_routes: cfg.critical_routes },
           bad_window_thresholds: { jitter_ms: thresholds.jitterMs, loss_pct: thresholds.lossPct },
@@ -163,5 +180,8 @@ export const bottleneck: Rule = {
     return findings;
   },
 };
+
+/** A window in which no probe was answered. */
+export const unanswered = (w: RouteWindow) => w.loss_pct !== null && w.loss_pct >= 100;
 
 const maxDate = (a: Date | null, b: Date | null) => (!a ? b : !b ? a : a > b ? a : b);

@@ -1,5 +1,6 @@
 import type { Executor } from '../../db/database.ts';
-import { linkKey, routeKey, type IncidentKind } from '../../incidents/incident.schema.ts';
+import type { IncidentKind } from '../../incidents/incident.schema.ts';
+import { link, linkKey, linksOf, routeKey, uniqueLinks, type Link } from '../../incidents/keys.ts';
 import { MINUTE, type EvidenceWindow, type RuleContext } from '../rule.ts';
 import type { RulesConfig } from '../rules.config.ts';
 import { notableWindows, routesWithChangingHops, windowsOfRoutes, type RouteWindow } from '../signals.repository.ts';
@@ -76,23 +77,26 @@ export function routeWindowsByRoute(db: Executor, ctx: RuleContext): Promise<Map
 
 export const openRoutes = (ctx: RuleContext, kind: IncidentKind) =>
   new Set(ctx.open(kind).flatMap((o) => (o.scope.type === 'route' ? [routeKey(o.scope.src, o.scope.dst)] : [])));
-export const openLinks = (ctx: RuleContext, kind: IncidentKind) =>
-  new Set(ctx.open(kind).flatMap((o) => (o.scope.type === 'link' ? [linkKey(o.scope.a, o.scope.b)] : [])));
+/** Open incidents' links by text form. */
+export const openLinks = (ctx: RuleContext, kind: IncidentKind): Map<string, Link> =>
+  new Map(ctx.open(kind).flatMap((o) => (o.scope.type === 'link' ? [[linkKey(o.scope), link(o.scope.a, o.scope.b)] as const] : [])));
 export const openNodes = (ctx: RuleContext, kind: IncidentKind) =>
   new Set(ctx.open(kind).flatMap((o) => (o.scope.type === 'node' ? [o.scope.node] : [])));
 
 /** Nodes and links of the hop lists seen (src/dst when a window has none). */
-export function topology(windows: RouteWindow[]): { nodes: string[]; links: string[]; hopLists: string[][] } {
+export function topology(windows: RouteWindow[]): { nodes: string[]; links: Link[]; hopLists: string[][] } {
   const nodes = new Set<string>();
-  const links = new Set<string>();
+  const links: Link[] = [];
   const lists = new Map<string, string[]>();
   for (const w of windows) {
     const hops = w.route.length ? w.route : [w.src, w.dst];
-    lists.set(hops.join('>'), hops);
+    const k = hops.join(' ');
+    if (lists.has(k)) continue;
+    lists.set(k, hops);
     for (const n of hops) nodes.add(n);
-    for (let i = 1; i < hops.length; i++) if (hops[i - 1] !== hops[i]) links.add(linkKey(hops[i - 1]!, hops[i]!));
+    links.push(...linksOf(hops));
   }
-  return { nodes: [...nodes].sort(), links: [...links].sort(), hopLists: [...lists.values()] };
+  return { nodes: [...nodes].sort(), links: uniqueLinks(links), hopLists: [...lists.values()] };
 }
 
 export function windowEvidence(w: RouteWindow): EvidenceWindow {

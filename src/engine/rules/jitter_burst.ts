@@ -54,7 +54,7 @@ export const jitter_burst: Rule = {
         scope,
         runs,
         lastDataAt: windows.at(-1)!.time,
-        routes: [key],
+        routes: [{ src: scope.src, dst: scope.dst }],
         nodes: topo.nodes,
         links: topo.links,
         hopLists: topo.hopLists,

@@ -95,7 +95,7 @@ export const loss_spike: Rule = {
         scope,
         runs,
         lastDataAt: windows.at(-1)!.time,
-        routes: [key],
+        routes: [{ src: scope.src, dst: scope.dst }],
         nodes: topo.nodes,
         links: topo.links,
         hopLists: topo.hopLists,

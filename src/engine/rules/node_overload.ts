@@ -1,5 +1,6 @@
 import type { Executor } from '../../db/database.ts';
-import { routeKey, type NodeScope } from '../../incidents/incident.schema.ts';
+import type { NodeScope } from '../../incidents/incident.schema.ts';
+import { routeKey, uniqueRoutes } from '../../incidents/keys.ts';
 import type { Finding, Rule, RuleContext, Run } from '../rule.ts';
 import type { RulesConfig } from '../rules.config.ts';
 import { cpuSamplesOfBusyNodes, type CpuSample, type RouteWindow } from '../signals.repository.ts';
@@ -142,7 +143,7 @@ export const node_overload: Rule = {
         scope,
         runs,
         lastDataAt: samples.at(-1)!.time,
-        routes: [...new Set(affected.map((w) => routeKey(w.src, w.dst)))].sort(),
+        routes: uniqueRoutes(affected),
         nodes: [node],
         links: [],
         evidence: {

@@ -1,4 +1,5 @@
-import { routeKey, type LinkScope } from '../../incidents/incident.schema.ts';
+import type { LinkScope } from '../../incidents/incident.schema.ts';
+import { link, linkKey, routeKey, uniqueRoutes, type Link } from '../../incidents/keys.ts';
 import { MINUTE, type Finding, type Rule, type Run } from '../rule.ts';
 import type { RulesConfig } from '../rules.config.ts';
 import { linkQuality, linkSamples, type LinkQuality, type LinkSample } from '../signals.repository.ts';
@@ -46,23 +47,23 @@ export const rf_drop: Rule = {
     const open = openLinks(ctx, 'rf_drop');
     // Only links that could trigger get a baseline: LQ/NLQ already under the
     // threshold, or (Babel) an ETX that can be 1 + babel_etx_rise times any baseline (ETX >= 1).
-    const quality = await linkQuality(db, { baseFrom, recentFrom, now, lqBelow: cfg.lq_below, babelEtxAbove: 1 + cfg.babel_etx_rise, links: [...open] });
+    const quality = await linkQuality(db, { baseFrom, recentFrom, now, lqBelow: cfg.lq_below, babelEtxAbove: 1 + cfg.babel_etx_rise, links: [...open.values()] });
 
-    const judged = quality.map((q) => ({ q, v: judgeLink(q, cfg) })).filter(({ q, v }) => v.triggered || open.has(q.link));
-    const triggered = judged.filter(({ v }) => v.triggered).map(({ q }) => q.link);
+    const judged = quality.map((q) => ({ q, l: link(q.a, q.b), v: judgeLink(q, cfg) })).filter(({ l, v }) => v.triggered || open.has(linkKey(l)));
+    const triggered: Link[] = judged.filter(({ v }) => v.triggered).map(({ l }) => l);
     const samples = await linkSamples(db, { from: recentFrom, now, links: triggered });
     const byLink = new Map<string, LinkSample[]>();
     for (const s of samples) {
-      let l = byLink.get(s.link);
-      if (!l) byLink.set(s.link, (l = []));
+      const k = linkKey(s.a, s.b);
+      let l = byLink.get(k);
+      if (!l) byLink.set(k, (l = []));
       l.push(s);
     }
 
     const findings: Finding[] = [];
-    for (const { q, v } of judged) {
-      const [a, b] = q.link.split('--') as [string, string];
-      const scope: LinkScope = { type: 'link', a, b };
-      const ss = byLink.get(q.link) ?? [];
+    for (const { q, l, v } of judged) {
+      const scope: LinkScope = { type: 'link', ...l };
+      const ss = byLink.get(linkKey(l)) ?? [];
       const runs: Run[] = [];
       if (v.triggered && ss.length) {
         const bad = ss.filter((s) => degraded(s, q, v, cfg));
@@ -92,9 +93,9 @@ export const rf_drop: Rule = {
         scope,
         runs,
         lastDataAt: q.last_at,
-        routes: [...new Set(ss.map((s) => routeKey(s.src, s.dst)))].sort(),
-        nodes: [a, b],
-        links: [q.link],
+        routes: uniqueRoutes(ss),
+        nodes: [l.a, l.b],
+        links: [l],
         evidence: {
           thresholds: v.babel
             ? { babel_etx_rise: cfg.babel_etx_rise, critical_etx_ratio: cfg.critical_etx_ratio }

@@ -1,4 +1,5 @@
 import type { RouteScope } from '../../incidents/incident.schema.ts';
+import { linkKey, linksOf, uniqueLinks, type Link } from '../../incidents/keys.ts';
 import { MINUTE, type Finding, type Rule, type Run } from '../rule.ts';
 import type { RulesConfig } from '../rules.config.ts';
 import type { RouteWindow } from '../signals.repository.ts';
@@ -68,7 +69,7 @@ export const route_flap: Rule = {
         scope,
         runs,
         lastDataAt: windows.at(-1)!.time,
-        routes: [key],
+        routes: [{ src: scope.src, dst: scope.dst }],
         nodes: topo.nodes,
         links: topo.links,
         hopLists: topo.hopLists,
@@ -84,12 +85,15 @@ export const route_flap: Rule = {
 };
 
 /** Links present in some hop lists but not all: where the path keeps changing. */
-function unstableHops(lists: string[][]): string[] {
-  const count = new Map<string, number>();
+function unstableHops(lists: string[][]): Link[] {
+  const count = new Map<string, { link: Link; n: number }>();
   for (const l of lists) {
-    const links = new Set<string>();
-    for (let i = 1; i < l.length; i++) links.add([l[i - 1]!, l[i]!].sort().join('--'));
-    for (const k of links) count.set(k, (count.get(k) ?? 0) + 1);
+    for (const x of uniqueLinks(linksOf(l))) {
+      const k = linkKey(x);
+      const c = count.get(k);
+      if (c) c.n++;
+      else count.set(k, { link: x, n: 1 });
+    }
   }
-  return [...count].filter(([, n]) => n < lists.length).map(([k]) => k).sort();
+  return uniqueLinks([...count.values()].filter((c) => c.n < lists.length).map((c) => c.link));
 }
