@@ -8,8 +8,10 @@ import { saveAddressPairs } from './ingest.repository.ts';
 
 // The background half of naming addresses: asking the mesh's reverse DNS for
 // addresses no probe has named, and moving what was recorded under an address
-// to its name once it is known. Never in the ingest request's path: ingest
-// only hands addresses over (unknown) and reports pairs it saved (learned).
+// to its name once it is known. DNS never runs in the ingest request's path:
+// ingest hands addresses over (unknown) and reports pairs it saved (learned);
+// it moves only the span its own request reaches (rekeySpan), so that the
+// repeats it carries are recognised under the name.
 
 /** How far back rows are moved to a newly learnt name. */
 export const REKEY_HORIZON_MS = 24 * 3_600_000;
@@ -80,6 +82,22 @@ export async function rekeyPending(
     if (pairs.length < 100) break;
   }
   return { pairs: pairsDone, rows };
+}
+
+/**
+ * Moves the rows of pairs learnt by the request being stored, from `from` on,
+ * inside its transaction: the repeats and retries that request carries are
+ * then recognised under the name. Older rows, the registry merge and marking
+ * the pairs done stay with the background job (rekeyPending).
+ */
+export async function rekeySpan(db: Executor, pairs: Array<{ address: string; node: string }>, from: Date): Promise<number> {
+  if (!pairs.length) return 0;
+  const opts = { from, chunk: REKEY_CHUNK };
+  let rows = 0;
+  for (const c of KEYED_COLUMNS) for (let n = REKEY_CHUNK; n >= REKEY_CHUNK; rows += n) n = await rekeyColumn(db, c, pairs, opts);
+  for (let n = REKEY_CHUNK; n >= REKEY_CHUNK; rows += n) n = await rekeyRoutes(db, pairs, opts);
+  for (let n = REKEY_CHUNK; n >= REKEY_CHUNK; rows += n) n = await rekeyHopEnds(db, pairs, opts);
+  return rows;
 }
 
 /** This process's address work: the DNS queue, and the trigger of the job that drains it. */

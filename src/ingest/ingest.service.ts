@@ -1,5 +1,6 @@
 import type { Config } from '../config.ts';
 import type { Executor } from '../db/database.ts';
+import { REKEY_HORIZON_MS, rekeySpan } from './addresses.service.ts';
 import { AddressBook, isAddress, isMeshAddress, type LearnedPair } from './ingest.addresses.ts';
 import { judgeClocks, type ClockPlan } from './ingest.clock.ts';
 import { readMessages, reasonText, type HopReading, type Kind, type NodeAttrs, type PathReading, type Read, type Reading } from './ingest.read.ts';
@@ -86,8 +87,11 @@ export async function storeMessages(db: Executor, read: Read, ctx: StoreContext)
   const drops = [...read.drops];
   const dropped = [...read.dropped];
 
+  // Pairs this request teaches name everything in it, its senders included,
+  // so that its repeats are recognised under the name.
+  const pairs = await learnPairs(db, read.paths, read.hops, ctx);
   // A sender named by an address whose name is known is that node.
-  await nameSenders(db, read, dropped, ctx);
+  await nameSenders(db, read, dropped, ctx, pairs.map);
 
   // MAX_NODES: new senders beyond it are refused with everything they sent.
   const senders = new Set<string>(read.readings.map((r) => r.node));
@@ -138,7 +142,7 @@ export async function storeMessages(db: Executor, read: Read, ctx: StoreContext)
   });
   if (readable === 0) return outcome(false, emptyResult(read, drops, dropped));
 
-  const names = await nameAddresses(db, read.readings, paths, hops, ctx);
+  const names = { ...pairs, ...nameAddresses(read.readings, paths, hops, pairs) };
   for (const d of names.drops) drops.push(d);
 
   const plan = judgeClocks(
@@ -156,6 +160,11 @@ export async function storeMessages(db: Executor, read: Read, ctx: StoreContext)
     else droppedStats.set(k, { node: d.node, kind: d.kind, reason: d.reason, n: 1 });
   }
   const set: RowSet = { ...rows.set, dropped: [...droppedStats.values()] };
+  // Earlier rows under a newly named address, as far back as this request reaches.
+  const earliest = Math.min(...[set.path, set.hop, set.health, set.crash].flatMap((l) => l.map((r) => Date.parse(r.time))));
+  if (names.learned.length && Number.isFinite(earliest)) {
+    await rekeySpan(db, names.learned, new Date(Math.max(earliest, recvMs - REKEY_HORIZON_MS)));
+  }
   const inserted = await storeRows(db, set, ctx.receivedAt);
 
   // The reasons of values dropped from measurements stored now count too (a repeat's do not).
@@ -274,7 +283,7 @@ async function admit(db: Executor, senders: string[], ctx: StoreContext): Promis
  * rewrites every address it can; then picks each probe's destination and
  * checks hop lists against their ends.
  */
-async function nameAddresses(db: Executor, readings: Reading[], paths: PathReading[], hops: HopReading[], ctx: StoreContext) {
+async function learnPairs(db: Executor, paths: PathReading[], hops: HopReading[], ctx: StoreContext) {
   const { addresses, learnt } = addressesOf(paths, hops);
   const map = await knownNames(db, addresses, ctx);
   const changed = [...learnt.values()].filter((l) => map.get(l.address) !== l.node);
@@ -283,9 +292,13 @@ async function nameAddresses(db: Executor, readings: Reading[], paths: PathReadi
     learned = await saveAddressPairs(db, changed, { now: ctx.receivedAt, source: 'probe', cap: ctx.config.MAX_NODES * ADDRESSES_PER_NODE });
     for (const l of learned) map.set(l.address, l.node);
   }
-  const drops = applyNames(readings, paths, hops, map);
-  const unknown = [...addresses].filter((a) => !map.has(a) && isMeshAddress(a));
-  return { drops, learned, unknown };
+  return { addresses, map, learned };
+}
+
+function nameAddresses(readings: Reading[], paths: PathReading[], hops: HopReading[], known: { addresses: Set<string>; map: Map<string, string> }) {
+  const drops = applyNames(readings, paths, hops, known.map);
+  const unknown = [...known.addresses].filter((a) => !known.map.has(a) && isMeshAddress(a));
+  return { drops, unknown };
 }
 
 /** The names known for these addresses: this process's cache first, then node_addresses. */
@@ -310,12 +323,13 @@ async function knownNames(db: Executor, addresses: Iterable<string>, ctx: StoreC
 }
 
 /** Renames senders known by an address to their node name, everywhere the request carries them. */
-async function nameSenders(db: Executor, read: Read, dropped: Read['dropped'], ctx: StoreContext): Promise<void> {
+async function nameSenders(db: Executor, read: Read, dropped: Read['dropped'], ctx: StoreContext, taught: ReadonlyMap<string, string>): Promise<void> {
   const addrs = new Set<string>();
   for (const r of read.readings) if (isAddress(r.node)) addrs.add(r.node);
   for (const k of read.skipped) if (k.node && isAddress(k.node)) addrs.add(k.node);
   if (!addrs.size) return;
-  const map = await knownNames(db, addrs, ctx);
+  const map = await knownNames(db, [...addrs].filter((a) => !taught.has(a)), ctx);
+  for (const a of addrs) if (taught.has(a)) map.set(a, taught.get(a)!);
   if (!map.size) return;
   const name = (n: string) => map.get(n) ?? n;
   for (const r of read.readings) r.node = name(r.node);
